@@ -1,0 +1,42 @@
+//! Benchmarks, reported as ratios against PostgreSQL's own ceiling measured in the same run.
+//! Never timed assertions in the test suite.
+
+mod append;
+mod driver;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::config::Config;
+
+pub use driver::{RunStats, run_timed};
+pub use report::{Figures, Measurement, write_json};
+
+/// Benchmark commands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Appends/s through the event store at 1, 8 and 32 writers, 1- and 10-event transactions,
+    /// beside plain INSERTs of the same rows through the same pool.
+    Append(BenchArgs),
+}
+
+/// Options shared by the benchmarks.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Shorter runs (about a minute in all).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs a benchmark command.
+pub async fn run(cmd: BenchCommand, config: Config) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Append(args) => append::run(&args, &config).await,
+    }
+}

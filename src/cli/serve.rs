@@ -1,0 +1,68 @@
+//! `serve` and `migrate`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{self, Database};
+use crate::state::AppState;
+
+/// Runs the service until SIGINT/SIGTERM, then drains requests and stops the embedded database.
+pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let database = Database::open(&config).await?;
+    db::migrate(&database.pool)
+        .await
+        .context("applying migrations")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let state = AppState::new(config.clone(), database.pool.clone());
+    let app = crate::http::app(state);
+    tracing::info!(listen = %local, public_url = %config.public_url, "shareledger is serving");
+    eprintln!(
+        "shareledger listening on http://{local} (links use {})",
+        config.public_url
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("HTTP server failed")?;
+    tracing::info!("shutting down");
+    database.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies migrations and exits.
+pub async fn migrate_only(config: Config) -> anyhow::Result<ExitCode> {
+    let database = Database::open(&config).await?;
+    let result = db::migrate(&database.pool).await;
+    database.close().await;
+    result.context("applying migrations")?;
+    eprintln!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

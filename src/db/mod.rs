@@ -1,0 +1,137 @@
+//! Reaching PostgreSQL: the configured server (`DATABASE_URL`) or the embedded cluster, a tuned
+//! pool, and the migrations.
+
+pub mod embedded;
+pub mod fresh;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::config::Config;
+use embedded::{ClusterOptions, EmbeddedPostgres};
+
+/// Every migration in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Could not reach or prepare the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Embedded(#[from] embedded::EmbeddedError),
+    #[error("DATABASE_URL is not a valid PostgreSQL URL")]
+    BadUrl(#[source] sqlx::Error),
+    #[error("cannot connect to PostgreSQL")]
+    Connect(#[source] sqlx::Error),
+    #[error("migrations failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// An open database: the pool and, when embedded, the cluster this process uses.
+pub struct Database {
+    pub pool: PgPool,
+    pub connect: PgConnectOptions,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Opens the configured server, or starts/attaches to the embedded cluster.
+    pub async fn open(config: &Config) -> Result<Database, DbError> {
+        let (connect, embedded) = match &config.database_url {
+            Some(url) => (
+                PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?,
+                None,
+            ),
+            None => {
+                let cluster =
+                    EmbeddedPostgres::start(&config.data_dir, ClusterOptions::default()).await?;
+                (cluster.connect_options(embedded::DB_NAME), Some(cluster))
+            }
+        };
+        let connect = session_options(connect, config);
+        let pool = pool_options(config).connect_lazy_with(connect.clone());
+        wait_until_reachable(&pool, config.db_connect_timeout).await?;
+        Ok(Database {
+            pool,
+            connect,
+            embedded,
+        })
+    }
+
+    /// The embedded cluster, if this database is one.
+    pub fn embedded(&self) -> Option<&EmbeddedPostgres> {
+        self.embedded.as_ref()
+    }
+
+    /// Closes the pool and releases the embedded cluster (stopping it if no one else uses it).
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some(cluster) = self.embedded {
+            match cluster.release().await {
+                Ok(stopped) => tracing::debug!(stopped, "released the embedded cluster"),
+                Err(e) => tracing::error!(error = %e, "could not stop the embedded cluster"),
+            }
+        }
+    }
+}
+
+/// Per-connection settings every shareledger session gets.
+pub fn session_options(connect: PgConnectOptions, config: &Config) -> PgConnectOptions {
+    connect
+        .application_name("shareledger")
+        .options([(
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", config.db_idle_in_transaction_timeout.as_millis()),
+        )])
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2))
+}
+
+/// The pool settings: no ping before each checkout (a failed connection is discarded when it
+/// fails), a short acquire timeout so requests fail fast when the database is gone.
+pub fn pool_options(config: &Config) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(config.db_pool_size)
+        .min_connections(0)
+        .acquire_timeout(config.db_acquire_timeout)
+        .test_before_acquire(false)
+        .idle_timeout(Some(Duration::from_secs(300)))
+}
+
+async fn wait_until_reachable(pool: &PgPool, timeout: Duration) -> Result<(), DbError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match sqlx::query("SELECT 1").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(DbError::Connect(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Applies every pending migration (serialized across instances by sqlx's advisory lock).
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Whether every migration this build knows is applied.
+pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<i64> = match sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        Ok(versions) => versions,
+        // No migrations table yet: nothing applied.
+        Err(e) if crate::store::sqlstate(&e).as_deref() == Some("42P01") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+}

@@ -1,0 +1,247 @@
+//! The command runtime: load -> decide -> append (+ snapshot + inline hooks) in one transaction,
+//! with bounded retries on version conflicts, serialization failures and deadlocks.
+//!
+//! Two paths:
+//! - `execute`: optimistic. Reads the snapshot without a lock; a concurrent writer makes the
+//!   append conflict and the command is decided again on fresh state.
+//! - `execute_locked`: for hot streams. Takes the stream's snapshot row lock first, so writers of
+//!   one stream queue in PostgreSQL instead of conflicting and retrying.
+
+mod hooks;
+mod load;
+mod retry;
+
+use chrono::{DateTime, Utc};
+use shareledger_domain::{Aggregate, DecodeError};
+use sqlx::{PgConnection, PgPool};
+
+use crate::store::{
+    Cursor, EventMetadata, NewEvent, StoreError, StoredEvent, StreamAppend, StreamHead, append_on,
+    save_snapshot,
+};
+
+pub use hooks::{HookError, TxHook};
+pub use load::{Loaded, load, load_locked};
+pub use retry::RetryPolicy;
+
+/// Who asks, and when the decision is taken: stamped on every event of the command.
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub metadata: EventMetadata,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A command that was accepted (possibly producing no events).
+#[derive(Debug, Clone)]
+pub struct Executed<S> {
+    /// The aggregate's state after the new events.
+    pub state: S,
+    /// The events appended, with their positions.
+    pub events: Vec<StoredEvent>,
+    /// The stream's head after the append.
+    pub head: StreamHead,
+    /// Tries it took (1 = no conflict).
+    pub attempts: u32,
+}
+
+impl<S> Executed<S> {
+    /// The catch-up cursor of the last appended event: what read-your-writes waits for.
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.events.last().map(|e| e.cursor())
+    }
+}
+
+/// A command that was refused: by the aggregate, or by an inline hook (e.g. a quota).
+#[derive(Debug)]
+pub enum Rejection<E> {
+    Domain(E),
+    Hook { code: &'static str, detail: String },
+}
+
+/// Infrastructure failure of a command (never a domain refusal).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stream stayed contended after {attempts} attempts")]
+    Contention { attempts: u32 },
+    #[error("a stored event cannot be decoded")]
+    Decode(#[from] DecodeError),
+    #[error("the aggregate state cannot be (de)serialized")]
+    State(#[source] serde_json::Error),
+}
+
+impl From<sqlx::Error> for RuntimeError {
+    fn from(e: sqlx::Error) -> Self {
+        RuntimeError::Store(e.into())
+    }
+}
+
+/// Outcome of a command: `Err` for infrastructure, `Ok(Err)` for a refusal.
+pub type CommandResult<A> = Result<
+    Result<Executed<<A as Aggregate>::State>, Rejection<<A as Aggregate>::Error>>,
+    RuntimeError,
+>;
+
+/// Runs commands against the store.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    pool: PgPool,
+    retry: RetryPolicy,
+}
+
+/// One try's result: retry, or a final answer.
+enum Attempt<T> {
+    Retry,
+    Done(T),
+}
+
+impl Runtime {
+    /// A runtime on this pool with this retry policy.
+    pub fn new(pool: PgPool, retry: RetryPolicy) -> Self {
+        Self { pool, retry }
+    }
+
+    /// The pool commands run on.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Optimistic execution (see the module docs).
+    #[tracing::instrument(skip_all, fields(stream.id = %stream_id))]
+    pub async fn execute<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+    ) -> CommandResult<A> {
+        let mut fresh = false;
+        for attempt in 1..=self.retry.max_attempts {
+            let loaded = load::<A>(&self.pool, stream_id, fresh).await?;
+            let mut tx = self.pool.begin().await?;
+            match self
+                .decide_and_append::<A>(
+                    &mut tx, stream_id, loaded, command, context, meta, hooks, attempt,
+                )
+                .await
+            {
+                Ok(Attempt::Done(Ok(done))) => match tx.commit().await {
+                    Ok(()) => return Ok(Ok(done)),
+                    Err(e) if crate::store::is_retryable_sqlx(&e) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                Ok(Attempt::Done(Err(rejection))) => return Ok(Err(rejection)),
+                Ok(Attempt::Retry) => {}
+                Err(e) => return Err(e),
+            }
+            fresh = true;
+            self.retry.backoff(attempt).await;
+        }
+        Err(RuntimeError::Contention {
+            attempts: self.retry.max_attempts,
+        })
+    }
+
+    /// Execution under the stream's row lock (see the module docs).
+    #[tracing::instrument(skip_all, fields(stream.id = %stream_id))]
+    pub async fn execute_locked<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+    ) -> CommandResult<A> {
+        let mut fresh = false;
+        for attempt in 1..=self.retry.max_attempts {
+            let mut tx = self.pool.begin().await?;
+            let loaded = load_locked::<A>(&mut tx, stream_id, fresh).await?;
+            match self
+                .decide_and_append::<A>(
+                    &mut tx, stream_id, loaded, command, context, meta, hooks, attempt,
+                )
+                .await
+            {
+                Ok(Attempt::Done(Ok(done))) => match tx.commit().await {
+                    Ok(()) => return Ok(Ok(done)),
+                    Err(e) if crate::store::is_retryable_sqlx(&e) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                Ok(Attempt::Done(Err(rejection))) => return Ok(Err(rejection)),
+                Ok(Attempt::Retry) => {}
+                Err(e) => return Err(e),
+            }
+            fresh = true;
+            self.retry.backoff(attempt).await;
+        }
+        Err(RuntimeError::Contention {
+            attempts: self.retry.max_attempts,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_and_append<A: Aggregate>(
+        &self,
+        tx: &mut PgConnection,
+        stream_id: &str,
+        loaded: Loaded<A::State>,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+        attempt: u32,
+    ) -> Result<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>, RuntimeError> {
+        let decided = match A::decide(&loaded.state, command, context) {
+            Ok(events) => events,
+            Err(e) => return Ok(Attempt::Done(Err(Rejection::Domain(e)))),
+        };
+        if decided.is_empty() {
+            return Ok(Attempt::Done(Ok(Executed {
+                state: loaded.state,
+                events: Vec::new(),
+                head: loaded.head,
+                attempts: attempt,
+            })));
+        }
+        let new_events: Vec<NewEvent> = decided
+            .iter()
+            .map(|e| NewEvent::from_domain(e, &meta.metadata, meta.occurred_at))
+            .collect();
+        let append = StreamAppend {
+            stream_id: stream_id.to_owned(),
+            expected: loaded.head,
+            events: new_events,
+        };
+        let outcome = match append_on(tx, std::slice::from_ref(&append)).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_retryable() => return Ok(Attempt::Retry),
+            Err(e) => return Err(e.into()),
+        };
+        let state = decided.iter().fold(loaded.state, |s, e| A::evolve(s, e));
+        let head = outcome.heads[0].1;
+        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
+        match save_snapshot(&mut *tx, stream_id, head, A::STATE_SCHEMA, &state_json).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Ok(Attempt::Retry),
+            Err(e) => return Err(e.into()),
+        }
+        for hook in hooks {
+            match hook.apply(tx, &state, &outcome.events).await {
+                Ok(()) => {}
+                Err(HookError::Refused { code, detail }) => {
+                    return Ok(Attempt::Done(Err(Rejection::Hook { code, detail })));
+                }
+                Err(HookError::Store(e)) if e.is_retryable() => return Ok(Attempt::Retry),
+                Err(HookError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Ok(Attempt::Done(Ok(Executed {
+            state,
+            events: outcome.events,
+            head,
+            attempts: attempt,
+        })))
+    }
+}

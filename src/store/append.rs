@@ -1,0 +1,252 @@
+//! Appending to the log: one SQL statement per batch, so an append in autocommit mode is one
+//! round trip, and inside a caller's transaction one more statement.
+//!
+//! The statement checks each stream's expected head (the predecessor row must exist with the
+//! expected hash) and inserts all rows, or none. Concurrent writers of the same version collide
+//! on `events_stream_version_key`; both outcomes surface as `StoreError::Conflict`.
+
+use chrono::{SubsecRound, Utc};
+use sqlx::{PgConnection, Row, postgres::PgRow};
+
+use super::chain::{HashInput, event_hash};
+use super::error::{StoreError, is_unique_violation};
+use super::event::{Cursor, NewEvent, StoredEvent, StreamHead};
+
+/// Each stream's new head, in the order the streams were given.
+type Heads = Vec<(String, StreamHead)>;
+
+/// Events to add to one stream, given the head the writer last saw.
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    pub stream_id: String,
+    pub expected: StreamHead,
+    pub events: Vec<NewEvent>,
+}
+
+/// What an append stored.
+#[derive(Debug, Clone)]
+pub struct AppendOutcome {
+    /// The stored events, in append order.
+    pub events: Vec<StoredEvent>,
+    /// The new head of each stream, in the order the streams were given.
+    pub heads: Vec<(String, StreamHead)>,
+    /// True when every event id was already in the log (an idempotent retry): nothing was added.
+    pub already_stored: bool,
+}
+
+impl AppendOutcome {
+    /// The catch-up cursor of the last event stored (what read-your-writes waits for).
+    pub fn last_cursor(&self) -> Option<Cursor> {
+        self.events.last().map(|e| e.cursor())
+    }
+}
+
+const APPEND_ONE: &str = r#"
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
+                    metadata, occurred_at, recorded_at, prev_hash, hash)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+WHERE $2 = 1 OR EXISTS (
+    SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10)
+RETURNING global_position, tx_id::text
+"#;
+
+const APPEND_MANY: &str = r#"
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[],
+                         $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::bytea[],
+                         $11::bytea[], $12::bool[])
+        WITH ORDINALITY AS u(stream_id, stream_version, event_id, event_type, schema_version,
+                             payload, metadata, occurred_at, recorded_at, prev_hash, hash,
+                             first_of_stream, ord)
+), ready AS (
+    SELECT bool_and(NOT u.first_of_stream OR u.stream_version = 1 OR EXISTS (
+               SELECT 1 FROM events e
+               WHERE e.stream_id = u.stream_id AND e.stream_version = u.stream_version - 1
+                 AND e.hash = u.prev_hash)) AS ok
+    FROM input u
+)
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
+                    metadata, occurred_at, recorded_at, prev_hash, hash)
+SELECT u.stream_id, u.stream_version, u.event_id, u.event_type, u.schema_version, u.payload,
+       u.metadata, u.occurred_at, u.recorded_at, u.prev_hash, u.hash
+FROM input u, ready
+WHERE ready.ok
+ORDER BY u.ord
+RETURNING global_position, tx_id::text
+"#;
+
+/// Chains, hashes and inserts the batch on `conn` (autocommit, or inside the caller's
+/// transaction). Atomic: every event or none.
+pub async fn append_on(
+    conn: &mut PgConnection,
+    appends: &[StreamAppend],
+) -> Result<AppendOutcome, StoreError> {
+    let recorded_at = Utc::now().trunc_subsecs(6);
+    let (mut events, heads) = chain_batch(appends, recorded_at)?;
+    if events.is_empty() {
+        return Ok(AppendOutcome {
+            events,
+            heads,
+            already_stored: false,
+        });
+    }
+    let rows = if events.len() == 1 {
+        insert_one(conn, &events[0]).await
+    } else {
+        insert_many(conn, &events).await
+    }
+    .map_err(|e| classify_insert_error(e, appends))?;
+    if rows.len() != events.len() {
+        return Err(conflict(appends));
+    }
+    for (event, row) in events.iter_mut().zip(rows) {
+        event.global_position = row.try_get(0)?;
+        let tx: String = row.try_get(1)?;
+        event.tx_id = tx
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
+    }
+    Ok(AppendOutcome {
+        events,
+        heads,
+        already_stored: false,
+    })
+}
+
+/// Assigns versions and hashes; positions and tx ids are filled in after the insert.
+fn chain_batch(
+    appends: &[StreamAppend],
+    recorded_at: chrono::DateTime<Utc>,
+) -> Result<(Vec<StoredEvent>, Heads), StoreError> {
+    let mut events = Vec::new();
+    let mut heads = Vec::with_capacity(appends.len());
+    for append in appends {
+        if appends
+            .iter()
+            .filter(|a| a.stream_id == append.stream_id)
+            .count()
+            > 1
+        {
+            return Err(StoreError::Corrupt(format!(
+                "stream {} appears twice in one batch",
+                append.stream_id
+            )));
+        }
+        let mut head = append.expected;
+        for new in &append.events {
+            let version = head.version + 1;
+            let hash = event_hash(
+                &head.hash,
+                &HashInput {
+                    stream_id: &append.stream_id,
+                    stream_version: version,
+                    event_id: &new.event_id,
+                    event_type: &new.event_type,
+                    schema_version: new.schema_version,
+                    payload: &new.payload,
+                    metadata: &new.metadata,
+                    occurred_at: &new.occurred_at,
+                    recorded_at: &recorded_at,
+                },
+            );
+            events.push(StoredEvent {
+                global_position: 0,
+                tx_id: 0,
+                stream_id: append.stream_id.clone(),
+                stream_version: version,
+                event_id: new.event_id,
+                event_type: new.event_type.clone(),
+                schema_version: new.schema_version,
+                payload: new.payload.clone(),
+                metadata: new.metadata.clone(),
+                occurred_at: new.occurred_at,
+                recorded_at,
+                prev_hash: head.hash,
+                hash,
+            });
+            head = StreamHead { version, hash };
+        }
+        heads.push((append.stream_id.clone(), head));
+    }
+    Ok((events, heads))
+}
+
+async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRow>, sqlx::Error> {
+    sqlx::query(APPEND_ONE)
+        .bind(&e.stream_id)
+        .bind(e.stream_version)
+        .bind(e.event_id)
+        .bind(&e.event_type)
+        .bind(e.schema_version)
+        .bind(&e.payload)
+        .bind(&e.metadata)
+        .bind(e.occurred_at)
+        .bind(e.recorded_at)
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .fetch_all(conn)
+        .await
+}
+
+async fn insert_many(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut first = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        first.push(i == 0 || events[i - 1].stream_id != e.stream_id);
+    }
+    sqlx::query(APPEND_MANY)
+        .bind(
+            events
+                .iter()
+                .map(|e| e.stream_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.stream_version).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.metadata.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.prev_hash.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.hash.to_vec()).collect::<Vec<_>>())
+        .bind(first)
+        .fetch_all(conn)
+        .await
+}
+
+fn conflict(appends: &[StreamAppend]) -> StoreError {
+    StoreError::Conflict {
+        streams: appends.iter().map(|a| a.stream_id.clone()).collect(),
+    }
+}
+
+fn classify_insert_error(e: sqlx::Error, appends: &[StreamAppend]) -> StoreError {
+    if is_unique_violation(&e, "events_stream_version_key")
+        || is_unique_violation(&e, "events_event_id_key")
+    {
+        // An event id seen before is either an idempotent retry (the caller checks) or a
+        // collision with a concurrent writer; both are resolved by looking again.
+        conflict(appends)
+    } else {
+        StoreError::from(e)
+    }
+}

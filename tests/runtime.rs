@@ -1,0 +1,213 @@
+//! The command runtime: decide on current state, retry on conflicts, serialize hot streams,
+//! keep the snapshot equal to a replay.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shareledger::runtime::{CommandMeta, Rejection, RetryPolicy, Runtime};
+use shareledger::store::{EventMetadata, load_snapshot, read_stream};
+use shareledger::testkit::TestDb;
+use shareledger_domain::event::{decode_tagged, encode_tagged};
+use shareledger_domain::{Aggregate, DecodeError, DomainEvent};
+
+/// A counter that refuses to pass its limit: small enough to read, rich enough to race.
+struct Counter;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct CounterState {
+    value: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+enum CounterEvent {
+    Incremented { by: u32 },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("limit reached")]
+struct LimitReached;
+
+impl DomainEvent for CounterEvent {
+    fn event_type(&self) -> &'static str {
+        "Incremented"
+    }
+    fn schema_version(&self) -> i32 {
+        1
+    }
+    fn to_payload(&self) -> Value {
+        encode_tagged(self)
+    }
+    fn from_stored(
+        event_type: &str,
+        schema_version: i32,
+        payload: Value,
+    ) -> Result<Self, DecodeError> {
+        decode_tagged(event_type, schema_version, payload)
+    }
+}
+
+impl Aggregate for Counter {
+    const STREAM_PREFIX: &'static str = "counter";
+    const STATE_SCHEMA: i32 = 1;
+    type State = CounterState;
+    type Command = u32;
+    type Event = CounterEvent;
+    type Context = u32;
+    type Error = LimitReached;
+
+    fn decide(
+        state: &CounterState,
+        by: &u32,
+        limit: &u32,
+    ) -> Result<Vec<CounterEvent>, LimitReached> {
+        if state.value + by > *limit {
+            return Err(LimitReached);
+        }
+        Ok(vec![CounterEvent::Incremented { by: *by }])
+    }
+
+    fn evolve(mut state: CounterState, event: &CounterEvent) -> CounterState {
+        match event {
+            CounterEvent::Incremented { by } => state.value += by,
+        }
+        state
+    }
+}
+
+fn meta() -> CommandMeta {
+    CommandMeta {
+        metadata: EventMetadata::system("test"),
+        occurred_at: Utc::now(),
+    }
+}
+
+fn patient() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 200,
+        ..RetryPolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn a_refused_command_appends_nothing() {
+    let db = TestDb::new().await;
+    let runtime = Runtime::new(db.pool.clone(), RetryPolicy::default());
+    let ok = runtime
+        .execute::<Counter>("counter-1", &2, &3, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.state.value, 2);
+    assert!(ok.cursor().is_some());
+    let refused = runtime
+        .execute::<Counter>("counter-1", &2, &3, &meta(), &[])
+        .await
+        .unwrap();
+    assert!(matches!(refused, Err(Rejection::Domain(LimitReached))));
+    assert_eq!(
+        read_stream(&db.pool, "counter-1", 0).await.unwrap().len(),
+        1
+    );
+}
+
+async fn race(locked: bool) {
+    let db = TestDb::with_pool_size(20).await;
+    let runtime = Runtime::new(db.pool.clone(), patient());
+    let limit = 25u32;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let runtime = runtime.clone();
+        tasks.push(tokio::spawn(async move {
+            if locked {
+                runtime
+                    .execute_locked::<Counter>("counter-hot", &1, &limit, &meta(), &[])
+                    .await
+            } else {
+                runtime
+                    .execute::<Counter>("counter-hot", &1, &limit, &meta(), &[])
+                    .await
+            }
+        }));
+    }
+    let mut granted = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t
+            .await
+            .unwrap()
+            .expect("no infrastructure error, conflicts are retried")
+        {
+            Ok(_) => granted += 1,
+            Err(Rejection::Domain(LimitReached)) => refused += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((granted, refused), (25, 15), "exactly the limit is granted");
+    let events = read_stream(&db.pool, "counter-hot", 0).await.unwrap();
+    assert_eq!(events.len(), 25);
+    let snapshot = load_snapshot(&db.pool, "counter-hot", false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(snapshot.head.version, 25);
+    let replayed = Counter::replay(
+        events
+            .iter()
+            .map(|e| e.decode::<CounterEvent>().unwrap())
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    assert_eq!(
+        serde_json::to_value(&replayed).unwrap(),
+        snapshot.state,
+        "the snapshot equals a replay"
+    );
+}
+
+#[tokio::test]
+async fn optimistic_commands_racing_on_one_stream_are_retried_and_never_exceed_the_limit() {
+    race(false).await;
+}
+
+#[tokio::test]
+async fn locked_commands_on_a_hot_stream_queue_and_hold_the_limit_exactly() {
+    race(true).await;
+}
+
+#[tokio::test]
+async fn a_stale_or_missing_snapshot_is_repaired_from_the_log() {
+    let db = TestDb::new().await;
+    let runtime = Runtime::new(db.pool.clone(), RetryPolicy::default());
+    for _ in 0..3 {
+        runtime
+            .execute::<Counter>("counter-1", &1, &10, &meta(), &[])
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Snapshots are derived data: lose one, the next command rebuilds it from the events.
+    sqlx::query("DELETE FROM stream_snapshots")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let done = runtime
+        .execute_locked::<Counter>("counter-1", &1, &10, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state.value, 4);
+    // Make the snapshot stale (an older state at an older head): a conflict triggers a reload.
+    sqlx::query("UPDATE stream_snapshots SET version = 2, state = '{\"value\": 2}', head_hash = (SELECT hash FROM events WHERE stream_version = 2)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let done = runtime
+        .execute::<Counter>("counter-1", &1, &10, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state.value, 5);
+    assert_eq!(done.head.version, 5);
+    assert!(done.attempts >= 2, "the stale snapshot caused one conflict");
+}
