@@ -34,18 +34,9 @@ CREATE TRIGGER events_append_only
     BEFORE UPDATE OR DELETE OR TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
 
--- Wake the projection runners when a transaction that appended commits. Notifications with the
--- same payload inside one transaction collapse into one, so a batch costs a single NOTIFY.
-CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('shareledger_events', '');
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER events_notify
-    AFTER INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION events_notify();
+-- Readers are woken by NOTIFY on the channel 'shareledger_events', sent by the writer after its
+-- commit (src/store/notify.rs), not by a trigger: NOTIFY inside a transaction takes a global
+-- lock held through the commit's WAL flush, which would serialize every append.
 
 -- Always-current aggregate state for streams that keep one (derived data, rebuildable from the
 -- log). Its row doubles as the stream's lock for hot streams: SELECT ... FOR UPDATE.

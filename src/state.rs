@@ -26,10 +26,11 @@ struct Inner {
 impl AppState {
     /// State over an open pool (migrations applied).
     pub fn new(config: Config, pool: PgPool) -> Self {
+        let store = EventStore::new(pool.clone());
         Self {
             inner: Arc::new(Inner {
-                store: EventStore::new(pool.clone()),
-                runtime: Runtime::new(pool.clone(), RetryPolicy::default()),
+                runtime: Runtime::new(store.clone(), RetryPolicy::default()),
+                store,
                 metrics: crate::telemetry::metrics_handle(),
                 config,
                 pool,

@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shareledger::runtime::{CommandMeta, Rejection, RetryPolicy, Runtime};
-use shareledger::store::{EventMetadata, load_snapshot, read_stream};
+use shareledger::store::{EventMetadata, EventStore, load_snapshot, read_stream};
 use shareledger::testkit::TestDb;
 use shareledger_domain::event::{decode_tagged, encode_tagged};
 use shareledger_domain::{Aggregate, DecodeError, DomainEvent};
@@ -92,7 +92,7 @@ fn patient() -> RetryPolicy {
 #[tokio::test]
 async fn a_refused_command_appends_nothing() {
     let db = TestDb::new().await;
-    let runtime = Runtime::new(db.pool.clone(), RetryPolicy::default());
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
     let ok = runtime
         .execute::<Counter>("counter-1", &2, &3, &meta(), &[])
         .await
@@ -113,7 +113,7 @@ async fn a_refused_command_appends_nothing() {
 
 async fn race(locked: bool) {
     let db = TestDb::with_pool_size(20).await;
-    let runtime = Runtime::new(db.pool.clone(), patient());
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), patient());
     let limit = 25u32;
     let mut tasks = Vec::new();
     for _ in 0..40 {
@@ -178,7 +178,7 @@ async fn locked_commands_on_a_hot_stream_queue_and_hold_the_limit_exactly() {
 #[tokio::test]
 async fn a_stale_or_missing_snapshot_is_repaired_from_the_log() {
     let db = TestDb::new().await;
-    let runtime = Runtime::new(db.pool.clone(), RetryPolicy::default());
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
     for _ in 0..3 {
         runtime
             .execute::<Counter>("counter-1", &1, &10, &meta(), &[])

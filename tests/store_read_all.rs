@@ -136,8 +136,8 @@ async fn a_tailing_reader_sees_every_event_exactly_once_while_writers_pause_insi
     }
     let reader_pool = db.pool.clone();
     let reader = tokio::spawn(async move {
-        let mut tail =
-            LogTail::new(&reader_pool, Cursor::START, 7, Duration::from_millis(50)).await;
+        let store = EventStore::new(reader_pool);
+        let mut tail = LogTail::new(&store, Cursor::START, 7, Duration::from_millis(50)).await;
         let mut seen: Vec<StoredEvent> = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {

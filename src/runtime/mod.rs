@@ -16,8 +16,8 @@ use shareledger_domain::{Aggregate, DecodeError};
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
-    Cursor, EventMetadata, NewEvent, StoreError, StoredEvent, StreamAppend, StreamHead, append_on,
-    save_snapshot,
+    Cursor, EventMetadata, EventStore, NewEvent, StoreError, StoredEvent, StreamAppend, StreamHead,
+    append_on, save_snapshot,
 };
 
 pub use hooks::{HookError, TxHook};
@@ -87,6 +87,7 @@ pub type CommandResult<A> = Result<
 #[derive(Clone, Debug)]
 pub struct Runtime {
     pool: PgPool,
+    store: EventStore,
     retry: RetryPolicy,
 }
 
@@ -97,9 +98,18 @@ enum Attempt<T> {
 }
 
 impl Runtime {
-    /// A runtime on this pool with this retry policy.
-    pub fn new(pool: PgPool, retry: RetryPolicy) -> Self {
-        Self { pool, retry }
+    /// A runtime over this store with this retry policy.
+    pub fn new(store: EventStore, retry: RetryPolicy) -> Self {
+        Self {
+            pool: store.pool().clone(),
+            store,
+            retry,
+        }
+    }
+
+    /// The store commands append to.
+    pub fn store(&self) -> &EventStore {
+        &self.store
     }
 
     /// The pool commands run on.
@@ -128,7 +138,12 @@ impl Runtime {
                 .await
             {
                 Ok(Attempt::Done(Ok(done))) => match tx.commit().await {
-                    Ok(()) => return Ok(Ok(done)),
+                    Ok(()) => {
+                        if !done.events.is_empty() {
+                            self.store.committed();
+                        }
+                        return Ok(Ok(done));
+                    }
                     Err(e) if crate::store::is_retryable_sqlx(&e) => {}
                     Err(e) => return Err(e.into()),
                 },
@@ -165,7 +180,12 @@ impl Runtime {
                 .await
             {
                 Ok(Attempt::Done(Ok(done))) => match tx.commit().await {
-                    Ok(()) => return Ok(Ok(done)),
+                    Ok(()) => {
+                        if !done.events.is_empty() {
+                            self.store.committed();
+                        }
+                        return Ok(Ok(done));
+                    }
                     Err(e) if crate::store::is_retryable_sqlx(&e) => {}
                     Err(e) => return Err(e.into()),
                 },

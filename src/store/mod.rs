@@ -19,7 +19,7 @@ pub use error::{
     StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_violation, sqlstate,
 };
 pub use event::{Cursor, EventMetadata, NewEvent, StoredEvent, StreamHead};
-pub use notify::{CHANNEL, LogTail, Wakeup};
+pub use notify::{CHANNEL, LogTail, Notifier, Wakeup};
 pub use read::{
     decode_event, events_by_id, read_all, read_stream, read_stream_until, stream_all, stream_head,
     visible_head,
@@ -30,12 +30,26 @@ pub use snapshot::{Snapshot, load_snapshot, save_snapshot};
 #[derive(Clone, Debug)]
 pub struct EventStore {
     pool: PgPool,
+    notifier: Notifier,
 }
 
 impl EventStore {
-    /// A store on this pool (migrations already applied).
+    /// A store on this pool (migrations already applied). Must be called inside a tokio runtime
+    /// (it starts the notifier task).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let notifier = Notifier::spawn(&pool);
+        Self { pool, notifier }
+    }
+
+    /// Tells readers that events were committed (call after committing a transaction that used
+    /// `append_on`; `append` does it itself).
+    pub fn committed(&self) {
+        self.notifier.committed();
+    }
+
+    /// A receiver that changes whenever this process commits events.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notifier.subscribe()
     }
 
     /// The pool the store uses.
@@ -48,7 +62,11 @@ impl EventStore {
     #[tracing::instrument(skip_all, fields(streams = appends.len()))]
     pub async fn append(&self, appends: &[StreamAppend]) -> Result<AppendOutcome, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        match append_on(&mut conn, appends).await {
+        let result = append_on(&mut conn, appends).await;
+        if result.is_ok() {
+            self.notifier.committed();
+        }
+        match result {
             Err(StoreError::Conflict { streams }) => {
                 let ids: Vec<Uuid> = appends
                     .iter()
