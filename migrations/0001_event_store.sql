@@ -39,7 +39,8 @@ CREATE TRIGGER events_append_only
 -- lock held through the commit's WAL flush, which would serialize every append.
 
 -- Always-current aggregate state for streams that keep one (derived data, rebuildable from the
--- log). Its row doubles as the stream's lock for hot streams: SELECT ... FOR UPDATE.
+-- log), written in the transaction of every append. Hot streams read it under a per-stream
+-- advisory lock (src/store/snapshot.rs).
 CREATE TABLE stream_snapshots (
     stream_id    text        PRIMARY KEY,
     version      bigint      NOT NULL CHECK (version >= 1),

@@ -32,7 +32,16 @@ pub struct Config {
     pub db_connect_timeout: Duration,
     pub db_idle_in_transaction_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Largest file accepted by an upload.
+    pub max_upload_bytes: u64,
     pub shutdown_grace: Duration,
+    /// HS256 secret for bearer tokens (base64, >= 32 bytes); default: generated in the data dir.
+    pub jwt_secret: Option<String>,
+    /// Key sealing access codes and link tokens (base64, 32 bytes); default: generated in the
+    /// data dir.
+    pub seal_key: Option<String>,
+    /// argon2 computations allowed at once.
+    pub argon2_concurrency: usize,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -62,7 +71,11 @@ struct FileConfig {
     db_connect_timeout: Option<String>,
     db_idle_in_transaction_timeout: Option<String>,
     max_body_bytes: Option<usize>,
+    max_upload_bytes: Option<u64>,
     shutdown_grace: Option<String>,
+    jwt_secret: Option<String>,
+    seal_key: Option<String>,
+    argon2_concurrency: Option<usize>,
 }
 
 /// The configuration cannot be used.
@@ -89,9 +102,7 @@ impl Config {
     pub fn load(overrides: Overrides) -> Result<Config, ConfigError> {
         let env_data_dir = overrides.data_dir.clone();
         let file_path = overrides.config_file.clone().or_else(|| {
-            let dir = env_data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("./data"));
+            let dir = env_data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
             let candidate = dir.join("shareledger.toml");
             candidate.is_file().then_some(candidate)
         });
@@ -124,14 +135,8 @@ impl Config {
             listen,
             data_dir,
             public_url,
-            database_url: overrides
-                .database_url
-                .or(file.database_url)
-                .filter(|u| !u.is_empty()),
-            log_format: overrides
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(LogFormat::Text),
+            database_url: overrides.database_url.or(file.database_url).filter(|u| !u.is_empty()),
+            log_format: overrides.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             log_filter: overrides
                 .log_filter
                 .or(file.log)
@@ -164,10 +169,25 @@ impl Config {
                 Duration::from_secs(30),
                 parse_duration,
             )?,
-            max_body_bytes: env_or(
-                "SHARELEDGER_MAX_BODY_BYTES",
-                file.max_body_bytes,
-                1 << 20,
+            max_body_bytes: env_or("SHARELEDGER_MAX_BODY_BYTES", file.max_body_bytes, 1 << 20, parse_num)?,
+            max_upload_bytes: env_or(
+                "SHARELEDGER_MAX_UPLOAD_BYTES",
+                file.max_upload_bytes,
+                100 << 20,
+                parse_num,
+            )?,
+            jwt_secret: std::env::var("SHARELEDGER_JWT_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or(file.jwt_secret),
+            seal_key: std::env::var("SHARELEDGER_SEAL_KEY")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or(file.seal_key),
+            argon2_concurrency: env_or(
+                "SHARELEDGER_ARGON2_CONCURRENCY",
+                file.argon2_concurrency,
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
                 parse_num,
             )?,
             shutdown_grace: env_or(
@@ -222,11 +242,7 @@ fn env_or<T>(
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<T, ConfigError> {
     match std::env::var(key) {
-        Ok(value) if !value.is_empty() => parse(&value).map_err(|message| ConfigError::Invalid {
-            key,
-            value,
-            message,
-        }),
+        Ok(value) if !value.is_empty() => parse(&value).map_err(|message| ConfigError::Invalid { key, value, message }),
         _ => Ok(file.unwrap_or(default)),
     }
 }

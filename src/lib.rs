@@ -8,10 +8,15 @@
 
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod content;
+pub mod crypto;
 pub mod db;
 pub mod http;
+pub mod keys;
 pub mod runtime;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod telemetry;

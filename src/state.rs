@@ -5,7 +5,11 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::content::ContentStore;
+use crate::crypto::codes::CodeHasher;
+use crate::keys::Keys;
 use crate::runtime::{RetryPolicy, Runtime};
 use crate::store::EventStore;
 
@@ -21,21 +25,49 @@ struct Inner {
     store: EventStore,
     runtime: Runtime,
     metrics: PrometheusHandle,
+    keys: Keys,
+    clock: Arc<dyn Clock>,
+    hasher: CodeHasher,
+    content: ContentStore,
+}
+
+/// Parts tests replace.
+pub struct AppOptions {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 impl AppState {
-    /// State over an open pool (migrations applied).
-    pub fn new(config: Config, pool: PgPool) -> Self {
+    /// State over an open pool (migrations applied), with the system clock.
+    pub fn new(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        Self::with_options(config, pool, AppOptions::default())
+    }
+
+    /// State with replaced parts.
+    pub fn with_options(config: Config, pool: PgPool, options: AppOptions) -> anyhow::Result<Self> {
         let store = EventStore::new(pool.clone());
-        Self {
+        let keys = Keys::load(&config)?;
+        let content = ContentStore::local(&config.data_dir.join("content"))?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 runtime: Runtime::new(store.clone(), RetryPolicy::default()),
                 store,
                 metrics: crate::telemetry::metrics_handle(),
+                keys,
+                clock: options.clock,
+                hasher: CodeHasher::new(config.argon2_concurrency),
+                content,
                 config,
                 pool,
             }),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -56,5 +88,21 @@ impl AppState {
 
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub fn hasher(&self) -> &CodeHasher {
+        &self.inner.hasher
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.inner.content
     }
 }

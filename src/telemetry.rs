@@ -14,12 +14,7 @@ pub fn init_tracing(format: LogFormat, filter: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
-            )
+            .with(fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
             .try_init(),
         LogFormat::Text => registry
             .with(
@@ -40,8 +35,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
                     &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                        10.0,
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
                     ],
                 )
                 .expect("buckets are not empty");
@@ -56,10 +50,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!(
-        "http_requests_total",
-        "HTTP requests by method, route and status"
-    );
+    metrics::describe_counter!("http_requests_total", "HTTP requests by method, route and status");
     metrics::describe_histogram!(
         "http_request_duration_seconds",
         metrics::Unit::Seconds,

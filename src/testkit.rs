@@ -42,19 +42,12 @@ impl TestDb {
             .connect_with(connect.clone())
             .await
             .expect("cannot connect to the fresh test database");
-        TestDb {
-            pool,
-            name,
-            connect,
-        }
+        TestDb { pool, name, connect }
     }
 
     /// A separate connection (e.g. to hold a transaction open, or to tamper as the owner).
     pub async fn connection(&self) -> PgConnection {
-        self.connect
-            .connect()
-            .await
-            .expect("cannot open a test connection")
+        self.connect.connect().await.expect("cannot open a test connection")
     }
 
     /// A service configuration that uses this database.

@@ -7,10 +7,7 @@ use shareledger::db::embedded::{ClusterOptions, DB_NAME, EmbeddedPostgres};
 use sqlx::{Connection, PgConnection};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "shareledger-{name}-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let dir = std::env::temp_dir().join(format!("shareledger-{name}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -38,10 +35,7 @@ async fn starts_stops_and_restarts_a_cluster_with_its_data_kept() {
         let owner = std::fs::metadata(&cluster_dir)
             .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
             .unwrap();
-        assert_ne!(
-            owner, 0,
-            "as root, the cluster runs as an unprivileged user"
-        );
+        assert_ne!(owner, 0, "as root, the cluster runs as an unprivileged user");
     }
     let mut conn = connect(&cluster).await;
     sqlx::query("CREATE TABLE kept (v text)")

@@ -10,13 +10,7 @@ use tower::ServiceExt;
 
 async fn call(app: axum::Router, method: &str, uri: &str) -> (StatusCode, String, Vec<u8>) {
     let response = app
-        .oneshot(
-            Request::builder()
-                .method(method)
-                .uri(uri)
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .oneshot(Request::builder().method(method).uri(uri).body(Body::empty()).unwrap())
         .await
         .unwrap();
     let status = response.status();
@@ -29,26 +23,17 @@ async fn call(app: axum::Router, method: &str, uri: &str) -> (StatusCode, String
         response.headers().contains_key("x-request-id"),
         "every response carries a request id"
     );
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
+    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
     (status, content_type, body)
 }
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_when_the_database_is_migrated() {
     let db = TestDb::new().await;
-    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()));
+    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()).unwrap());
     let (status, _, body) = call(app.clone(), "GET", "/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        serde_json::from_slice::<Value>(&body).unwrap()["status"],
-        "ok"
-    );
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["status"], "ok");
     let (status, _, body) = call(app, "GET", "/readyz").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -65,7 +50,7 @@ async fn readyz_is_not_ready_while_migrations_are_pending() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()));
+    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()).unwrap());
     let (status, content_type, body) = call(app, "GET", "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(content_type, "application/problem+json");
@@ -77,7 +62,7 @@ async fn readyz_is_not_ready_while_migrations_are_pending() {
 #[tokio::test]
 async fn metrics_are_exposed_in_prometheus_text_by_route_template() {
     let db = TestDb::new().await;
-    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()));
+    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()).unwrap());
     call(app.clone(), "GET", "/healthz").await;
     let (status, content_type, body) = call(app, "GET", "/metrics").await;
     assert_eq!(status, StatusCode::OK);
@@ -90,7 +75,7 @@ async fn metrics_are_exposed_in_prometheus_text_by_route_template() {
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_get_problem_documents() {
     let db = TestDb::new().await;
-    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()));
+    let app = shareledger::http::app(AppState::new(db.config(), db.pool.clone()).unwrap());
     let (status, content_type, body) = call(app.clone(), "GET", "/no/such/thing").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/problem+json");

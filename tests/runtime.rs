@@ -38,11 +38,7 @@ impl DomainEvent for CounterEvent {
     fn to_payload(&self) -> Value {
         encode_tagged(self)
     }
-    fn from_stored(
-        event_type: &str,
-        schema_version: i32,
-        payload: Value,
-    ) -> Result<Self, DecodeError> {
+    fn from_stored(event_type: &str, schema_version: i32, payload: Value) -> Result<Self, DecodeError> {
         decode_tagged(event_type, schema_version, payload)
     }
 }
@@ -56,11 +52,7 @@ impl Aggregate for Counter {
     type Context = u32;
     type Error = LimitReached;
 
-    fn decide(
-        state: &CounterState,
-        by: &u32,
-        limit: &u32,
-    ) -> Result<Vec<CounterEvent>, LimitReached> {
+    fn decide(state: &CounterState, by: &u32, limit: &u32) -> Result<Vec<CounterEvent>, LimitReached> {
         if state.value + by > *limit {
             return Err(LimitReached);
         }
@@ -105,10 +97,7 @@ async fn a_refused_command_appends_nothing() {
         .await
         .unwrap();
     assert!(matches!(refused, Err(Rejection::Domain(LimitReached))));
-    assert_eq!(
-        read_stream(&db.pool, "counter-1", 0).await.unwrap().len(),
-        1
-    );
+    assert_eq!(read_stream(&db.pool, "counter-1", 0).await.unwrap().len(), 1);
 }
 
 async fn race(locked: bool) {
@@ -146,10 +135,7 @@ async fn race(locked: bool) {
     assert_eq!((granted, refused), (25, 15), "exactly the limit is granted");
     let events = read_stream(&db.pool, "counter-hot", 0).await.unwrap();
     assert_eq!(events.len(), 25);
-    let snapshot = load_snapshot(&db.pool, "counter-hot", false)
-        .await
-        .unwrap()
-        .unwrap();
+    let snapshot = load_snapshot(&db.pool, "counter-hot", false).await.unwrap().unwrap();
     assert_eq!(snapshot.head.version, 25);
     let replayed = Counter::replay(
         events

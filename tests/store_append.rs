@@ -7,8 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 use shareledger::store::verify::{ChainProblemKind, verify_chains};
 use shareledger::store::{
-    EventMetadata, EventStore, NewEvent, StoreError, StreamAppend, StreamHead, read_stream,
-    stream_head,
+    EventMetadata, EventStore, NewEvent, StoreError, StreamAppend, StreamHead, read_stream, stream_head,
 };
 use shareledger::testkit::TestDb;
 
@@ -39,10 +38,7 @@ async fn appends_chain_each_event_to_its_predecessor() {
         .await
         .unwrap();
     let head = first.heads[0].1;
-    store
-        .append(&[append("s-1", head, vec![event(3)])])
-        .await
-        .unwrap();
+    store.append(&[append("s-1", head, vec![event(3)])]).await.unwrap();
     let events = store.read_stream("s-1", 0).await.unwrap();
     assert_eq!(
         events.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
@@ -51,11 +47,7 @@ async fn appends_chain_each_event_to_its_predecessor() {
     assert_eq!(events[0].prev_hash, [0u8; 32]);
     assert_eq!(events[1].prev_hash, events[0].hash);
     assert_eq!(events[2].prev_hash, events[1].hash);
-    assert!(
-        events
-            .windows(2)
-            .all(|w| w[0].global_position < w[1].global_position)
-    );
+    assert!(events.windows(2).all(|w| w[0].global_position < w[1].global_position));
     assert!(verify_chains(&db.pool, |_| {}).await.unwrap().is_intact());
 }
 
@@ -67,14 +59,8 @@ async fn the_same_event_id_appended_twice_is_stored_once() {
     let first = store.append(&batch).await.unwrap();
     assert!(!first.already_stored);
     let retry = store.append(&batch).await.unwrap();
-    assert!(
-        retry.already_stored,
-        "a retry of the same event ids is recognised"
-    );
-    assert_eq!(
-        retry.events[0].global_position,
-        first.events[0].global_position
-    );
+    assert!(retry.already_stored, "a retry of the same event ids is recognised");
+    assert_eq!(retry.events[0].global_position, first.events[0].global_position);
     assert_eq!(retry.heads, first.heads);
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&db.pool)
@@ -106,11 +92,7 @@ async fn a_multi_stream_append_with_one_stale_expected_version_stores_nothing() 
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
-    assert_eq!(
-        stream_head(&db.pool, "a").await.unwrap(),
-        a,
-        "a is unchanged"
-    );
+    assert_eq!(stream_head(&db.pool, "a").await.unwrap(), a, "a is unchanged");
     assert_eq!(stream_head(&db.pool, "b").await.unwrap().version, 1);
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&db.pool)
@@ -133,10 +115,7 @@ async fn a_multi_stream_append_is_atomic_and_positions_follow_the_given_order() 
     let positions: Vec<i64> = outcome.events.iter().map(|e| e.global_position).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert!(
-        outcome
-            .events
-            .iter()
-            .all(|e| e.tx_id == outcome.events[0].tx_id),
+        outcome.events.iter().all(|e| e.tx_id == outcome.events[0].tx_id),
         "one transaction"
     );
     assert_eq!(outcome.heads[0].1.version, 2);
@@ -157,10 +136,7 @@ async fn a_wrong_expected_hash_is_refused_even_when_the_version_matches() {
         version: head.version,
         hash: [9; 32],
     };
-    let err = store
-        .append(&[append("s", forged, vec![event(2)])])
-        .await
-        .unwrap_err();
+    let err = store.append(&[append("s", forged, vec![event(2)])]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }));
     let skipping = StreamHead {
         version: 5,
@@ -170,10 +146,7 @@ async fn a_wrong_expected_hash_is_refused_even_when_the_version_matches() {
         .append(&[append("s", skipping, vec![event(2)])])
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { .. }),
-        "no version can be skipped"
-    );
+    assert!(matches!(err, StoreError::Conflict { .. }), "no version can be skipped");
 }
 
 #[tokio::test]
@@ -215,11 +188,7 @@ async fn concurrent_writers_on_one_stream_append_every_version_once_and_never_fo
     assert_eq!(events.len(), 300);
     assert_eq!(appended.load(std::sync::atomic::Ordering::SeqCst), 300);
     let versions: Vec<i64> = events.iter().map(|e| e.stream_version).collect();
-    assert_eq!(
-        versions,
-        (1..=300).collect::<Vec<_>>(),
-        "every version once, no gaps"
-    );
+    assert_eq!(versions, (1..=300).collect::<Vec<_>>(), "every version once, no gaps");
     let payloads: BTreeSet<String> = events.iter().map(|e| e.payload.to_string()).collect();
     assert_eq!(payloads.len(), 300, "no event recorded twice");
     for pair in events.windows(2) {
@@ -275,11 +244,7 @@ async fn the_chain_verifier_detects_a_modified_payload() {
     let db = TestDb::new().await;
     let store = EventStore::new(db.pool.clone());
     store
-        .append(&[append(
-            "s",
-            StreamHead::EMPTY,
-            vec![event(1), event(2), event(3)],
-        )])
+        .append(&[append("s", StreamHead::EMPTY, vec![event(1), event(2), event(3)])])
         .await
         .unwrap();
     tamper(
@@ -299,28 +264,14 @@ async fn the_chain_verifier_detects_a_deleted_event_and_a_rewritten_order() {
     let db = TestDb::new().await;
     let store = EventStore::new(db.pool.clone());
     store
-        .append(&[append(
-            "s",
-            StreamHead::EMPTY,
-            vec![event(1), event(2), event(3)],
-        )])
+        .append(&[append("s", StreamHead::EMPTY, vec![event(1), event(2), event(3)])])
         .await
         .unwrap();
     tamper(&db, "DELETE FROM events WHERE stream_version = 2").await;
     let report = verify_chains(&db.pool, |_| {}).await.unwrap();
-    let kinds: Vec<_> = report
-        .problems
-        .iter()
-        .map(|p| (p.stream_version, p.kind))
-        .collect();
-    assert!(
-        kinds.contains(&(3, ChainProblemKind::VersionGap)),
-        "{kinds:?}"
-    );
-    assert!(
-        kinds.contains(&(3, ChainProblemKind::ChainBroken)),
-        "{kinds:?}"
-    );
+    let kinds: Vec<_> = report.problems.iter().map(|p| (p.stream_version, p.kind)).collect();
+    assert!(kinds.contains(&(3, ChainProblemKind::VersionGap)), "{kinds:?}");
+    assert!(kinds.contains(&(3, ChainProblemKind::ChainBroken)), "{kinds:?}");
 
     let db = TestDb::new().await;
     let store = EventStore::new(db.pool.clone());
@@ -328,11 +279,7 @@ async fn the_chain_verifier_detects_a_deleted_event_and_a_rewritten_order() {
         .append(&[append("s", StreamHead::EMPTY, vec![event(1), event(2)])])
         .await
         .unwrap();
-    tamper(
-        &db,
-        "UPDATE events SET tx_id = '3'::xid8 WHERE stream_version = 2",
-    )
-    .await;
+    tamper(&db, "UPDATE events SET tx_id = '3'::xid8 WHERE stream_version = 2").await;
     let report = verify_chains(&db.pool, |_| {}).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].kind, ChainProblemKind::OrderChanged);

@@ -7,8 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use shareledger::store::{
-    Cursor, EventMetadata, EventStore, LogTail, NewEvent, StoredEvent, StreamAppend, StreamHead,
-    append_on, read_all,
+    Cursor, EventMetadata, EventStore, LogTail, NewEvent, StoredEvent, StreamAppend, StreamHead, append_on, read_all,
 };
 use shareledger::testkit::TestDb;
 use sqlx::{Connection, PgPool};
@@ -69,11 +68,7 @@ async fn an_open_transaction_holds_back_later_commits_until_it_commits() {
 
     for _ in 0..5 {
         let seen = read_all(&db.pool, Cursor::START, 100).await.unwrap();
-        assert_eq!(
-            tags(&seen),
-            ["e0"],
-            "nothing past the open transaction is readable"
-        );
+        assert_eq!(tags(&seen), ["e0"], "nothing past the open transaction is readable");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     t1.commit().await.unwrap();
@@ -107,9 +102,7 @@ async fn a_tailing_reader_sees_every_event_exactly_once_while_writers_pause_insi
             for i in 0..30 {
                 let mut conn = pool.acquire().await.unwrap();
                 let mut tx = conn.begin().await.unwrap();
-                let batch: Vec<NewEvent> = (0..1 + (i % 3))
-                    .map(|k| event(&format!("{w}-{i}-{k}")))
-                    .collect();
+                let batch: Vec<NewEvent> = (0..1 + (i % 3)).map(|k| event(&format!("{w}-{i}-{k}"))).collect();
                 let ids: Vec<Uuid> = batch.iter().map(|e| e.event_id).collect();
                 let outcome = append_on(
                     &mut tx,

@@ -36,9 +36,7 @@ pub trait Aggregate {
     fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State {
         events
             .into_iter()
-            .fold(Self::State::default(), |state, event| {
-                Self::evolve(state, event)
-            })
+            .fold(Self::State::default(), |state, event| Self::evolve(state, event))
     }
 
     /// The stream id of the aggregate instance with this id.

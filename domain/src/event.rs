@@ -10,11 +10,7 @@ pub enum DecodeError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
     #[error("event {event_type} has schema version {found}, newer than this build knows ({known})")]
-    FutureVersion {
-        event_type: String,
-        found: i32,
-        known: i32,
-    },
+    FutureVersion { event_type: String, found: i32, known: i32 },
     #[error("event {event_type} v{version} has an invalid payload: {source}")]
     Payload {
         event_type: String,
@@ -33,20 +29,14 @@ pub trait DomainEvent: Sized + Clone + Send + Sync + 'static {
     /// The payload stored as JSON (never a secret).
     fn to_payload(&self) -> Value;
     /// Rebuilds the event from a stored row, upcasting older schema versions.
-    fn from_stored(
-        event_type: &str,
-        schema_version: i32,
-        payload: Value,
-    ) -> Result<Self, DecodeError>;
+    fn from_stored(event_type: &str, schema_version: i32, payload: Value) -> Result<Self, DecodeError>;
 }
 
 /// Splits an adjacently tagged enum value (`{"type": .., "data": ..}`) into type name and payload.
 /// Events are declared with `#[serde(tag = "type", content = "data")]` and use this helper.
 pub fn encode_tagged<E: Serialize>(event: &E) -> Value {
     match serde_json::to_value(event) {
-        Ok(Value::Object(mut map)) => map
-            .remove("data")
-            .unwrap_or(Value::Object(Default::default())),
+        Ok(Value::Object(mut map)) => map.remove("data").unwrap_or(Value::Object(Default::default())),
         // A serialization failure of a plain data enum is a programming error caught by tests.
         Ok(other) => panic!("event did not serialize as a tagged object: {other}"),
         Err(e) => panic!("event did not serialize: {e}"),
@@ -59,8 +49,17 @@ pub fn decode_tagged<E: DeserializeOwned>(
     schema_version: i32,
     payload: Value,
 ) -> Result<E, DecodeError> {
+    // Unit variants carry no data: they are stored with an empty object.
+    let unit = payload.as_object().is_some_and(|m| m.is_empty());
     let tagged = serde_json::json!({ "type": event_type, "data": payload });
-    serde_json::from_value(tagged).map_err(|source| {
+    let decoded = serde_json::from_value(tagged).or_else(|e| {
+        if unit {
+            serde_json::from_value(serde_json::json!({ "type": event_type }))
+        } else {
+            Err(e)
+        }
+    });
+    decoded.map_err(|source| {
         if source.to_string().starts_with("unknown variant") {
             DecodeError::UnknownType(event_type.to_owned())
         } else {

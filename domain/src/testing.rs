@@ -72,3 +72,14 @@ where
         self.outcome
     }
 }
+
+/// Asserts every event survives being stored and loaded: same type name, same value.
+#[track_caller]
+pub fn assert_round_trips<E: crate::DomainEvent + PartialEq + Debug>(events: &[E]) {
+    for event in events {
+        let payload = event.to_payload();
+        let back = E::from_stored(event.event_type(), event.schema_version(), payload.clone())
+            .unwrap_or_else(|e| panic!("{} does not decode from {payload}: {e}", event.event_type()));
+        assert_eq!(&back, event);
+    }
+}

@@ -53,9 +53,7 @@ pub async fn run(args: &BenchArgs, config: &Config) -> anyhow::Result<ExitCode> 
         // pages), and keep each side's median run.
         let (mut ceilings, mut stores) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            progress.set_message(format!(
-                "ceiling: INSERT, {writers} writers x {batch} events"
-            ));
+            progress.set_message(format!("ceiling: INSERT, {writers} writers x {batch} events"));
             checkpoint(&pool).await?;
             let raw = |w| raw_insert_op(pool.clone(), w, batch);
             ceilings.push(run_timed(writers, warmup, measure, raw).await);
@@ -71,11 +69,7 @@ pub async fn run(args: &BenchArgs, config: &Config) -> anyhow::Result<ExitCode> 
             format!("append_{writers}w_{batch}e"),
             writers,
             batch,
-            Figures::from_stats(
-                "event store append (chained, checked, notified)",
-                &ours,
-                batch,
-            ),
+            Figures::from_stats("event store append (chained, checked, notified)", &ours, batch),
             Figures::from_stats("plain INSERT of the same rows, same pool", &ceiling, batch),
             (writers == 32 && batch == 1).then_some(0.70),
         ));
@@ -127,9 +121,7 @@ fn store_append_op(
     store: EventStore,
     worker: usize,
     batch: u64,
-) -> impl FnMut() -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(), crate::store::StoreError>> + Send>,
-> {
+) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::store::StoreError>> + Send>> {
     let stream_id = format!("bench-{worker}-{}", Uuid::new_v4().simple());
     let head = Arc::new(Mutex::new(StreamHead::EMPTY));
     let (payload, meta) = payload();
@@ -159,8 +151,7 @@ fn raw_insert_op(
     pool: PgPool,
     worker: usize,
     batch: u64,
-) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send>>
-{
+) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send>> {
     let stream_id = format!("raw-{worker}-{}", Uuid::new_v4().simple());
     let version = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let (payload, meta) = payload();

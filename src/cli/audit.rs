@@ -40,11 +40,7 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
                 }
                 println!(
                     "{}: {} events in {} streams checked in {:.1}s ({:.0} events/s), {} problem(s)",
-                    if report.is_intact() {
-                        "INTACT"
-                    } else {
-                        "TAMPERED"
-                    },
+                    if report.is_intact() { "INTACT" } else { "TAMPERED" },
                     report.events,
                     report.streams,
                     seconds,

@@ -25,8 +25,7 @@ pub enum DbCommand {
 pub async fn run(cmd: DbCommand, config: Config) -> anyhow::Result<ExitCode> {
     match cmd {
         DbCommand::Start { ephemeral } => {
-            let cluster =
-                EmbeddedPostgres::start(&config.data_dir, ClusterOptions { ephemeral }).await?;
+            let cluster = EmbeddedPostgres::start(&config.data_dir, ClusterOptions { ephemeral }).await?;
             println!("{}", cluster.url(DB_NAME));
             cluster.pin()?;
         }

@@ -3,6 +3,7 @@
 mod audit;
 mod db;
 mod serve;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Mint a bearer token signed with the service's key (development, standalone sign-in).
+    Token(token::TokenArgs),
     /// Manage the embedded PostgreSQL cluster of the data directory.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -100,6 +103,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitC
     match cli.command {
         Command::Serve(_) => serve::serve(config).await,
         Command::Migrate => serve::migrate_only(config).await,
+        Command::Token(args) => token::run(args, &config),
         Command::Db(cmd) => db::run(cmd, config).await,
         Command::Audit(cmd) => audit::run(cmd, config).await,
         Command::Bench(cmd) => crate::bench::run(cmd, config).await,

@@ -12,14 +12,12 @@ use crate::state::AppState;
 /// Runs the service until SIGINT/SIGTERM, then drains requests and stops the embedded database.
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let database = Database::open(&config).await?;
-    db::migrate(&database.pool)
-        .await
-        .context("applying migrations")?;
+    db::migrate(&database.pool).await.context("applying migrations")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
-    let state = AppState::new(config.clone(), database.pool.clone());
+    let state = AppState::new(config.clone(), database.pool.clone())?;
     let app = crate::http::app(state);
     tracing::info!(listen = %local, public_url = %config.public_url, "shareledger is serving");
     eprintln!(

@@ -9,10 +9,7 @@ use super::{DbError, MIGRATOR};
 
 /// Creates a new database named `<prefix>_<random>` with every migration applied, and returns
 /// its connection options. `server` reaches any database of the server (its name is ignored).
-pub async fn fresh_database(
-    server: &PgConnectOptions,
-    prefix: &str,
-) -> Result<(PgConnectOptions, String), DbError> {
+pub async fn fresh_database(server: &PgConnectOptions, prefix: &str) -> Result<(PgConnectOptions, String), DbError> {
     let mut admin = PgConnection::connect_with(&server.clone().database("postgres"))
         .await
         .map_err(DbError::Connect)?;
@@ -49,16 +46,10 @@ fn template_name() -> String {
         digest.update(m.version.to_be_bytes());
         digest.update(&m.checksum);
     }
-    format!(
-        "shareledger_template_{}",
-        &hex::encode(digest.finalize())[..12]
-    )
+    format!("shareledger_template_{}", &hex::encode(digest.finalize())[..12])
 }
 
-async fn ensure_template(
-    admin: &mut PgConnection,
-    server: &PgConnectOptions,
-) -> Result<String, DbError> {
+async fn ensure_template(admin: &mut PgConnection, server: &PgConnectOptions) -> Result<String, DbError> {
     let name = template_name();
     // One builder at a time across processes; the others wait and then find it built.
     sqlx::query("SELECT pg_advisory_lock(hashtext('shareledger-template'))")
@@ -78,12 +69,11 @@ async fn build_template_if_missing(
     server: &PgConnectOptions,
     name: &str,
 ) -> Result<(), DbError> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut *admin)
-            .await
-            .map_err(DbError::Connect)?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut *admin)
+        .await
+        .map_err(DbError::Connect)?;
     if exists {
         return Ok(());
     }

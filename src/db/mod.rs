@@ -40,13 +40,9 @@ impl Database {
     /// Opens the configured server, or starts/attaches to the embedded cluster.
     pub async fn open(config: &Config) -> Result<Database, DbError> {
         let (connect, embedded) = match &config.database_url {
-            Some(url) => (
-                PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?,
-                None,
-            ),
+            Some(url) => (PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?, None),
             None => {
-                let cluster =
-                    EmbeddedPostgres::start(&config.data_dir, ClusterOptions::default()).await?;
+                let cluster = EmbeddedPostgres::start(&config.data_dir, ClusterOptions::default()).await?;
                 (cluster.connect_options(embedded::DB_NAME), Some(cluster))
             }
         };
@@ -122,16 +118,15 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
 
 /// Whether every migration this build knows is applied.
 pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let applied: Vec<i64> = match sqlx::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(pool)
-    .await
-    {
-        Ok(versions) => versions,
-        // No migrations table yet: nothing applied.
-        Err(e) if crate::store::sqlstate(&e).as_deref() == Some("42P01") => Vec::new(),
-        Err(e) => return Err(e),
-    };
+    let applied: Vec<i64> =
+        match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+        {
+            Ok(versions) => versions,
+            // No migrations table yet: nothing applied.
+            Err(e) if crate::store::sqlstate(&e).as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(e),
+        };
     Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
 }

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub detail: String,
     pub extra: Map<String, Value>,
     pub retry_after: Option<u64>,
+    /// Extra response headers (e.g. `WWW-Authenticate`).
+    pub headers: Vec<(axum::http::HeaderName, HeaderValue)>,
     /// The cause, for the log (never sent to the client).
     pub cause: Option<Arc<anyhow::Error>>,
 }
@@ -38,6 +40,7 @@ impl ApiError {
             detail: detail.into(),
             extra: Map::new(),
             retry_after: None,
+            headers: Vec::new(),
             cause: None,
         }
     }
@@ -79,14 +82,21 @@ impl ApiError {
         self
     }
 
+    /// Adds a response header.
+    pub fn with_header(mut self, name: axum::http::HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, HeaderValue::from_static(value)));
+        self
+    }
+
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document.
+    pub fn body(&self) -> Value {
         let mut body = json!({
             "type": format!("urn:shareledger:problem:{}", self.code),
             "title": self.status.canonical_reason().unwrap_or("Error"),
@@ -95,8 +105,15 @@ impl IntoResponse for ApiError {
             "detail": self.detail,
         });
         if let Value::Object(map) = &mut body {
-            map.extend(self.extra);
+            map.extend(self.extra.clone());
         }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -106,6 +123,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
         }
         if let Some(cause) = self.cause {
             response.extensions_mut().insert(ErrorCause(cause));
@@ -149,5 +169,41 @@ impl From<RuntimeError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()
+    }
+}
+
+impl ApiError {
+    /// A domain refusal: its kind decides the status, its code and message go to the client.
+    pub fn refused<E: shareledger_domain::Refusal>(e: &E) -> Self {
+        use shareledger_domain::RefusalKind;
+        let status = match e.kind() {
+            RefusalKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            RefusalKind::Forbidden => StatusCode::FORBIDDEN,
+            RefusalKind::NotFound => StatusCode::NOT_FOUND,
+            RefusalKind::Conflict => StatusCode::CONFLICT,
+            RefusalKind::Gone => StatusCode::GONE,
+            RefusalKind::Exhausted => StatusCode::TOO_MANY_REQUESTS,
+        };
+        let mut detail = e.to_string();
+        if let Some(first) = detail.get(..1) {
+            detail = format!("{}{}.", first.to_uppercase(), &detail[1..]);
+        }
+        ApiError::new(status, e.code(), detail)
+    }
+}
+
+impl<E: shareledger_domain::Refusal> From<crate::runtime::Rejection<E>> for ApiError {
+    fn from(rejection: crate::runtime::Rejection<E>) -> Self {
+        match rejection {
+            crate::runtime::Rejection::Domain(e) => ApiError::refused(&e),
+            crate::runtime::Rejection::Hook { code, detail } => {
+                let status = if code.ends_with("quota_exceeded") {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::CONFLICT
+                };
+                ApiError::new(status, code, detail)
+            }
+        }
     }
 }

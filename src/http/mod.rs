@@ -1,22 +1,86 @@
-//! The HTTP surface: one router per resource, merged here, behind the shared middleware.
+//! The HTTP surface: one router per resource, merged here behind the shared middleware, with
+//! the OpenAPI document generated from the handlers (a route cannot exist undocumented).
 
+pub mod admin;
+pub mod auth;
+pub mod download;
+pub mod drive;
 pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod json;
+pub mod me;
 pub mod middleware;
 pub mod ops;
+pub mod request;
+pub mod shares;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 use error::ApiError;
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shareledger",
+        description = "An event-sourced ledger for file share links. Errors are application/problem+json with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(extract::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn api(max_upload_bytes: u64) -> (Router<AppState>, OpenApiDoc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .merge(shares::router())
+        .merge(drive::router(max_upload_bytes))
+        .merge(admin::router())
+        .merge(me::router())
+        .split_for_parts()
+}
+
 /// The whole application as a router (tests drive it with `oneshot`, `serve` with a socket).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config().max_body_bytes;
+    let (api, mut doc) = api(state.config().max_upload_bytes);
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let doc = Arc::new(doc);
     Router::new()
-        .merge(ops::router())
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panicked))

@@ -42,10 +42,7 @@ async fn complete<'c, A: Aggregate>(
 ) -> Result<Loaded<A::State>, RuntimeError> {
     let usable = snapshot.filter(|s| s.state_schema == A::STATE_SCHEMA);
     let (state, head) = match usable {
-        Some(s) => (
-            serde_json::from_value(s.state).map_err(RuntimeError::State)?,
-            s.head,
-        ),
+        Some(s) => (serde_json::from_value(s.state).map_err(RuntimeError::State)?, s.head),
         None => (A::State::default(), StreamHead::EMPTY),
     };
     if !fresh && !head.is_empty() {

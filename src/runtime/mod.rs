@@ -16,8 +16,8 @@ use shareledger_domain::{Aggregate, DecodeError};
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
-    Cursor, EventMetadata, EventStore, NewEvent, StoreError, StoredEvent, StreamAppend, StreamHead,
-    append_on, save_snapshot,
+    Cursor, EventMetadata, EventStore, NewEvent, StoreError, StoredEvent, StreamAppend, StreamHead, append_on,
+    save_snapshot,
 };
 
 pub use hooks::{HookError, TxHook};
@@ -78,10 +78,8 @@ impl From<sqlx::Error> for RuntimeError {
 }
 
 /// Outcome of a command: `Err` for infrastructure, `Ok(Err)` for a refusal.
-pub type CommandResult<A> = Result<
-    Result<Executed<<A as Aggregate>::State>, Rejection<<A as Aggregate>::Error>>,
-    RuntimeError,
->;
+pub type CommandResult<A> =
+    Result<Result<Executed<<A as Aggregate>::State>, Rejection<<A as Aggregate>::Error>>, RuntimeError>;
 
 /// Runs commands against the store.
 #[derive(Clone, Debug)]
@@ -127,28 +125,46 @@ impl Runtime {
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
     ) -> CommandResult<A> {
+        self.run::<A>(stream_id, command, context, meta, hooks, false).await
+    }
+
+    /// Execution under the stream's lock (see the module docs).
+    #[tracing::instrument(skip_all, fields(stream.id = %stream_id))]
+    pub async fn execute_locked<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+    ) -> CommandResult<A> {
+        self.run::<A>(stream_id, command, context, meta, hooks, true).await
+    }
+
+    async fn run<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+        locked: bool,
+    ) -> CommandResult<A> {
         let mut fresh = false;
         for attempt in 1..=self.retry.max_attempts {
-            let loaded = load::<A>(&self.pool, stream_id, fresh).await?;
-            let mut tx = self.pool.begin().await?;
-            match self
-                .decide_and_append::<A>(
-                    &mut tx, stream_id, loaded, command, context, meta, hooks, attempt,
-                )
-                .await
-            {
-                Ok(Attempt::Done(Ok(done))) => match tx.commit().await {
-                    Ok(()) => {
-                        if !done.events.is_empty() {
-                            self.store.committed();
-                        }
-                        return Ok(Ok(done));
+            let outcome = self
+                .attempt::<A>(stream_id, command, context, meta, hooks, locked, fresh, attempt)
+                .await;
+            match outcome {
+                Ok(Attempt::Done(Ok(done))) => {
+                    if !done.events.is_empty() {
+                        self.store.committed();
                     }
-                    Err(e) if crate::store::is_retryable_sqlx(&e) => {}
-                    Err(e) => return Err(e.into()),
-                },
+                    return Ok(Ok(done));
+                }
                 Ok(Attempt::Done(Err(rejection))) => return Ok(Err(rejection)),
                 Ok(Attempt::Retry) => {}
+                Err(RuntimeError::Store(e)) if e.is_retryable() => {}
                 Err(e) => return Err(e),
             }
             fresh = true;
@@ -159,46 +175,36 @@ impl Runtime {
         })
     }
 
-    /// Execution under the stream's row lock (see the module docs).
-    #[tracing::instrument(skip_all, fields(stream.id = %stream_id))]
-    pub async fn execute_locked<A: Aggregate>(
+    /// One try: load (locked or not), decide, append, commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt<A: Aggregate>(
         &self,
         stream_id: &str,
         command: &A::Command,
         context: &A::Context,
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
-    ) -> CommandResult<A> {
-        let mut fresh = false;
-        for attempt in 1..=self.retry.max_attempts {
+        locked: bool,
+        fresh: bool,
+        attempt: u32,
+    ) -> Result<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>, RuntimeError> {
+        let (mut tx, loaded) = if locked {
             let mut tx = self.pool.begin().await?;
             let loaded = load_locked::<A>(&mut tx, stream_id, fresh).await?;
-            match self
-                .decide_and_append::<A>(
-                    &mut tx, stream_id, loaded, command, context, meta, hooks, attempt,
-                )
-                .await
-            {
-                Ok(Attempt::Done(Ok(done))) => match tx.commit().await {
-                    Ok(()) => {
-                        if !done.events.is_empty() {
-                            self.store.committed();
-                        }
-                        return Ok(Ok(done));
-                    }
-                    Err(e) if crate::store::is_retryable_sqlx(&e) => {}
-                    Err(e) => return Err(e.into()),
-                },
-                Ok(Attempt::Done(Err(rejection))) => return Ok(Err(rejection)),
-                Ok(Attempt::Retry) => {}
-                Err(e) => return Err(e),
-            }
-            fresh = true;
-            self.retry.backoff(attempt).await;
+            (tx, loaded)
+        } else {
+            let loaded = load::<A>(&self.pool, stream_id, fresh).await?;
+            (self.pool.begin().await?, loaded)
+        };
+        let outcome = self
+            .decide_and_append::<A>(&mut tx, stream_id, loaded, command, context, meta, hooks, attempt)
+            .await?;
+        if let Attempt::Done(Ok(done)) = &outcome
+            && !done.events.is_empty()
+        {
+            tx.commit().await?;
         }
-        Err(RuntimeError::Contention {
-            attempts: self.retry.max_attempts,
-        })
+        Ok(outcome)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -77,10 +77,7 @@ RETURNING global_position, tx_id::text
 
 /// Chains, hashes and inserts the batch on `conn` (autocommit, or inside the caller's
 /// transaction). Atomic: every event or none.
-pub async fn append_on(
-    conn: &mut PgConnection,
-    appends: &[StreamAppend],
-) -> Result<AppendOutcome, StoreError> {
+pub async fn append_on(conn: &mut PgConnection, appends: &[StreamAppend]) -> Result<AppendOutcome, StoreError> {
     let recorded_at = Utc::now().trunc_subsecs(6);
     let (mut events, heads) = chain_batch(appends, recorded_at)?;
     if events.is_empty() {
@@ -102,9 +99,7 @@ pub async fn append_on(
     for (event, row) in events.iter_mut().zip(rows) {
         event.global_position = row.try_get(0)?;
         let tx: String = row.try_get(1)?;
-        event.tx_id = tx
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
+        event.tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
     }
     Ok(AppendOutcome {
         events,
@@ -121,12 +116,7 @@ fn chain_batch(
     let mut events = Vec::new();
     let mut heads = Vec::with_capacity(appends.len());
     for append in appends {
-        if appends
-            .iter()
-            .filter(|a| a.stream_id == append.stream_id)
-            .count()
-            > 1
-        {
+        if appends.iter().filter(|a| a.stream_id == append.stream_id).count() > 1 {
             return Err(StoreError::Corrupt(format!(
                 "stream {} appears twice in one batch",
                 append.stream_id
@@ -188,45 +178,22 @@ async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRo
         .await
 }
 
-async fn insert_many(
-    conn: &mut PgConnection,
-    events: &[StoredEvent],
-) -> Result<Vec<PgRow>, sqlx::Error> {
+async fn insert_many(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<Vec<PgRow>, sqlx::Error> {
     let mut first = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         first.push(i == 0 || events[i - 1].stream_id != e.stream_id);
     }
     sqlx::query(APPEND_MANY)
-        .bind(
-            events
-                .iter()
-                .map(|e| e.stream_id.clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(events.iter().map(|e| e.stream_id.clone()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.stream_version).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.event_type.clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.metadata.clone())
-                .collect::<Vec<_>>(),
-        )
+        .bind(events.iter().map(|e| e.metadata.clone()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|e| e.prev_hash.to_vec())
-                .collect::<Vec<_>>(),
-        )
+        .bind(events.iter().map(|e| e.prev_hash.to_vec()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.hash.to_vec()).collect::<Vec<_>>())
         .bind(first)
         .fetch_all(conn)
@@ -240,9 +207,7 @@ fn conflict(appends: &[StreamAppend]) -> StoreError {
 }
 
 fn classify_insert_error(e: sqlx::Error, appends: &[StreamAppend]) -> StoreError {
-    if is_unique_violation(&e, "events_stream_version_key")
-        || is_unique_violation(&e, "events_event_id_key")
-    {
+    if is_unique_violation(&e, "events_stream_version_key") || is_unique_violation(&e, "events_event_id_key") {
         // An event id seen before is either an idempotent retry (the caller checks) or a
         // collision with a concurrent writer; both are resolved by looking again.
         conflict(appends)

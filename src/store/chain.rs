@@ -11,11 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// A SHA-256 digest.
-pub type Hash = [u8; 32];
-
-/// The `prev_hash` of a stream's first event.
-pub const ZERO_HASH: Hash = [0u8; 32];
+pub use shareledger_domain::log::{Hash, ZERO_HASH};
 
 const ENCODING_TAG: &[u8] = b"shareledger-event-v1";
 
@@ -109,12 +105,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn input<'a>(
-        payload: &'a Value,
-        meta: &'a Value,
-        id: &'a Uuid,
-        t: &'a DateTime<Utc>,
-    ) -> HashInput<'a> {
+    fn input<'a>(payload: &'a Value, meta: &'a Value, id: &'a Uuid, t: &'a DateTime<Utc>) -> HashInput<'a> {
         HashInput {
             stream_id: "share-1",
             stream_version: 1,
@@ -139,12 +130,7 @@ mod tests {
 
     #[test]
     fn the_hash_depends_on_every_field_and_on_the_predecessor() {
-        let (p, m, id, t) = (
-            json!({"a": 1}),
-            json!({}),
-            Uuid::nil(),
-            DateTime::UNIX_EPOCH,
-        );
+        let (p, m, id, t) = (json!({"a": 1}), json!({}), Uuid::nil(), DateTime::UNIX_EPOCH);
         let base = event_hash(&ZERO_HASH, &input(&p, &m, &id, &t));
         assert_ne!(base, event_hash(&[1; 32], &input(&p, &m, &id, &t)));
         let p2 = json!({"a": 2});

@@ -68,11 +68,7 @@ pub fn is_unavailable_sqlx(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(_) => sqlstate(e).is_some_and(|code| {
             // 08: connection exception; 57P01-03: shutdown / cannot connect now; 53300: too many
             // connections; 25006 read-only transaction (a standby after fail-over).
-            code.starts_with("08")
-                || matches!(
-                    code.as_str(),
-                    "57P01" | "57P02" | "57P03" | "53300" | "25006"
-                )
+            code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "53300" | "25006")
         }),
         _ => false,
     }
@@ -81,9 +77,7 @@ pub fn is_unavailable_sqlx(e: &sqlx::Error) -> bool {
 /// Whether the error is a unique violation of the named constraint.
 pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
     match e {
-        sqlx::Error::Database(db) => {
-            db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint)
-        }
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint),
         _ => false,
     }
 }

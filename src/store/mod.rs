@@ -15,14 +15,11 @@ use uuid::Uuid;
 
 pub use append::{AppendOutcome, StreamAppend, append_on};
 pub use chain::{Hash, ZERO_HASH};
-pub use error::{
-    StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_violation, sqlstate,
-};
+pub use error::{StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_violation, sqlstate};
 pub use event::{Cursor, EventMetadata, NewEvent, StoredEvent, StreamHead};
 pub use notify::{CHANNEL, LogTail, Notifier, Wakeup};
 pub use read::{
-    decode_event, events_by_id, read_all, read_stream, read_stream_until, stream_all, stream_head,
-    visible_head,
+    decode_event, events_by_id, read_all, read_stream, read_stream_until, stream_all, stream_head, visible_head,
 };
 pub use snapshot::{Snapshot, load_snapshot, save_snapshot};
 
@@ -104,11 +101,7 @@ impl EventStore {
     }
 
     /// The events of a stream after a version.
-    pub async fn read_stream(
-        &self,
-        stream_id: &str,
-        after_version: i64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn read_stream(&self, stream_id: &str, after_version: i64) -> Result<Vec<StoredEvent>, StoreError> {
         read_stream(&self.pool, stream_id, after_version).await
     }
 
@@ -118,11 +111,7 @@ impl EventStore {
     }
 
     /// Up to `limit` events after `after` in gap-free catch-up order.
-    pub async fn read_all(
-        &self,
-        after: Cursor,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    pub async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         read_all(&self.pool, after, limit).await
     }
 }

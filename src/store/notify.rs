@@ -143,12 +143,7 @@ pub struct LogTail {
 
 impl LogTail {
     /// A tail starting after `cursor`, reading up to `batch` events at a time.
-    pub async fn new(
-        store: &super::EventStore,
-        cursor: Cursor,
-        batch: i64,
-        poll: Duration,
-    ) -> Self {
+    pub async fn new(store: &super::EventStore, cursor: Cursor, batch: i64, poll: Duration) -> Self {
         Self {
             pool: store.pool().clone(),
             cursor,

@@ -27,9 +27,7 @@ pub fn decode_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
     let tx: String = row.try_get("tx_id")?;
     Ok(StoredEvent {
         global_position: row.try_get("global_position")?,
-        tx_id: tx
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?,
+        tx_id: tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?,
         stream_id: row.try_get("stream_id")?,
         stream_version: row.try_get("stream_version")?,
         event_id: row.try_get("event_id")?,
@@ -81,19 +79,12 @@ pub async fn read_stream_until<'c>(
         event_columns!(),
         " FROM events WHERE stream_id = $1 AND recorded_at <= $2 ORDER BY stream_version"
     );
-    let rows = sqlx::query(SQL)
-        .bind(stream_id)
-        .bind(until)
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query(SQL).bind(stream_id).bind(until).fetch_all(db).await?;
     rows.iter().map(decode_event).collect()
 }
 
 /// The current head of a stream (`StreamHead::EMPTY` when it has no events).
-pub async fn stream_head<'c>(
-    db: impl PgExecutor<'c>,
-    stream_id: &str,
-) -> Result<StreamHead, StoreError> {
+pub async fn stream_head<'c>(db: impl PgExecutor<'c>, stream_id: &str) -> Result<StreamHead, StoreError> {
     let row = sqlx::query(
         "SELECT stream_version, hash FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
     )
@@ -110,11 +101,7 @@ pub async fn stream_head<'c>(
 }
 
 /// Up to `limit` events after `after`, in gap-free catch-up order.
-pub async fn read_all<'c>(
-    db: impl PgExecutor<'c>,
-    after: Cursor,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
+pub async fn read_all<'c>(db: impl PgExecutor<'c>, after: Cursor, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         event_columns!(),
@@ -133,10 +120,7 @@ pub async fn read_all<'c>(
 }
 
 /// Streams every event after `after` in catch-up order without holding them all in memory.
-pub fn stream_all<'c, E>(
-    db: E,
-    after: Cursor,
-) -> impl futures_util::Stream<Item = Result<StoredEvent, StoreError>> + 'c
+pub fn stream_all<'c, E>(db: E, after: Cursor) -> impl futures_util::Stream<Item = Result<StoredEvent, StoreError>> + 'c
 where
     E: PgExecutor<'c> + 'c,
 {
@@ -170,9 +154,7 @@ pub async fn visible_head<'c>(db: impl PgExecutor<'c>) -> Result<Cursor, StoreEr
         Some(row) => {
             let tx: String = row.try_get(0)?;
             Ok(Cursor {
-                tx_id: tx
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?,
+                tx_id: tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?,
                 position: row.try_get(1)?,
             })
         }
@@ -180,10 +162,7 @@ pub async fn visible_head<'c>(db: impl PgExecutor<'c>) -> Result<Cursor, StoreEr
 }
 
 /// The stored events with these ids (any order).
-pub async fn events_by_id<'c>(
-    db: impl PgExecutor<'c>,
-    ids: &[Uuid],
-) -> Result<Vec<StoredEvent>, StoreError> {
+pub async fn events_by_id<'c>(db: impl PgExecutor<'c>, ids: &[Uuid]) -> Result<Vec<StoredEvent>, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         event_columns!(),

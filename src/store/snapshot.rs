@@ -16,19 +16,24 @@ pub struct Snapshot {
     pub state: Value,
 }
 
-/// Reads a stream's snapshot; with `lock`, takes the stream's row lock until the transaction
+/// Reads a stream's snapshot; with `lock`, first takes the stream's lock until the transaction
 /// ends (the hot-stream path: writers of one stream queue here instead of conflicting).
+///
+/// The lock is a transaction-scoped advisory lock keyed by the stream id, taken in the same
+/// statement: unlike a row lock it exists before the stream's first event (so first writers
+/// queue too) and writes nothing to the table.
 pub async fn load_snapshot<'c>(
     db: impl PgExecutor<'c>,
     stream_id: &str,
     lock: bool,
 ) -> Result<Option<Snapshot>, StoreError> {
     let sql = if lock {
-        "SELECT version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = $1 FOR UPDATE"
+        "SELECT s.version, s.head_hash, s.state_schema, s.state          FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 7))) AS locked          LEFT JOIN stream_snapshots s ON s.stream_id = $1"
     } else {
         "SELECT version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = $1"
     };
     let row = sqlx::query(sql).bind(stream_id).fetch_optional(db).await?;
+    let row = row.filter(|r| r.try_get::<Option<i64>, _>(0).ok().flatten().is_some());
     row.map(|row| {
         Ok(Snapshot {
             head: StreamHead {

@@ -49,11 +49,7 @@ impl ChainReport {
 }
 
 /// Checks one event against its predecessor in the same stream (`None` for the first one read).
-pub fn check_event(
-    prev: Option<&StoredEvent>,
-    event: &StoredEvent,
-    problems: &mut Vec<ChainProblem>,
-) {
+pub fn check_event(prev: Option<&StoredEvent>, event: &StoredEvent, problems: &mut Vec<ChainProblem>) {
     let mut flag = |kind| {
         problems.push(ChainProblem {
             stream_id: event.stream_id.clone(),
@@ -98,10 +94,7 @@ pub fn check_event(
 
 /// Walks every stream in version order and reports each broken link. Streams the rows; memory
 /// stays flat. `progress` is called with the number of events checked so far.
-pub async fn verify_chains(
-    pool: &PgPool,
-    mut progress: impl FnMut(u64),
-) -> Result<ChainReport, StoreError> {
+pub async fn verify_chains(pool: &PgPool, mut progress: impl FnMut(u64)) -> Result<ChainReport, StoreError> {
     const SQL: &str = concat!(
         "SELECT ",
         event_columns!(),
@@ -112,17 +105,11 @@ pub async fn verify_chains(
     let mut prev: Option<StoredEvent> = None;
     while let Some(row) = rows.try_next().await? {
         let event = decode_event(&row)?;
-        let same_stream = prev
-            .as_ref()
-            .is_some_and(|p| p.stream_id == event.stream_id);
+        let same_stream = prev.as_ref().is_some_and(|p| p.stream_id == event.stream_id);
         if !same_stream {
             report.streams += 1;
         }
-        check_event(
-            prev.as_ref().filter(|_| same_stream),
-            &event,
-            &mut report.problems,
-        );
+        check_event(prev.as_ref().filter(|_| same_stream), &event, &mut report.problems);
         report.events += 1;
         if report.events % 10_000 == 0 {
             progress(report.events);

@@ -35,9 +35,7 @@ fn candidates(major: Option<&str>) -> Vec<PathBuf> {
             }
         }
     }
-    if let Ok(out) = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .output()
+    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output()
         && out.status.success()
     {
         dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));

@@ -52,9 +52,8 @@ impl Layout {
             match &run_as {
                 Some(user) if !reachable_by(user, data_dir).await => {
                     let outside = PathBuf::from(FALLBACK_ROOT).join(short_hash(data_dir, 16));
-                    std::fs::write(&remembered, format!("{}\n", outside.display())).map_err(
-                        |e| EmbeddedError::io(format!("write {}", remembered.display()), e),
-                    )?;
+                    std::fs::write(&remembered, format!("{}\n", outside.display()))
+                        .map_err(|e| EmbeddedError::io(format!("write {}", remembered.display()), e))?;
                     tracing::info!(
                         data_dir = %data_dir.display(),
                         cluster = %outside.display(),
@@ -102,8 +101,7 @@ impl Layout {
     /// Creates the cluster and socket directories, owned by the cluster user, mode 700.
     pub fn prepare_dirs(&self) -> Result<(), EmbeddedError> {
         for dir in [&self.cluster_dir, &self.socket_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| EmbeddedError::io(format!("create {}", dir.display()), e))?;
+            std::fs::create_dir_all(dir).map_err(|e| EmbeddedError::io(format!("create {}", dir.display()), e))?;
             if let Some(user) = &self.run_as {
                 std::os::unix::fs::chown(dir, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
                     .map_err(|e| EmbeddedError::io(format!("chown {}", dir.display()), e))?;
@@ -125,9 +123,7 @@ impl Layout {
             None => Command::new(program),
         };
         // The cluster user may not be allowed into the caller's working directory.
-        cmd.current_dir("/")
-            .stdin(Stdio::null())
-            .kill_on_drop(false);
+        cmd.current_dir("/").stdin(Stdio::null()).kill_on_drop(false);
         cmd
     }
 }

@@ -135,11 +135,7 @@ impl EmbeddedPostgres {
     /// Stops using the cluster; stops the cluster too when no other process uses it and it is
     /// not pinned by `shareledger db start`. Returns whether it was stopped.
     pub async fn release(mut self) -> Result<bool, EmbeddedError> {
-        let _deciding = lock(
-            &self.layout.data_dir.join("postgres.lock"),
-            FlockArg::LockExclusive,
-        )
-        .await?;
+        let _deciding = lock(&self.layout.data_dir.join("postgres.lock"), FlockArg::LockExclusive).await?;
         let last = self.users.as_ref().is_some_and(|users| users.try_upgrade());
         let pinned = self.layout.data_dir.join(PINNED).exists();
         let last = last && !pinned;
@@ -191,11 +187,7 @@ impl EmbeddedPostgres {
     }
 
     async fn initdb(&self, options: ClusterOptions) -> Result<(), EmbeddedError> {
-        let locale = if utf8_c_locale_available() {
-            "C.UTF-8"
-        } else {
-            "C"
-        };
+        let locale = if utf8_c_locale_available() { "C.UTF-8" } else { "C" };
         let mut cmd = self.layout.command(&self.bin_dir.join("initdb"));
         cmd.arg("-D")
             .arg(&self.layout.cluster_dir)
@@ -219,11 +211,10 @@ impl EmbeddedPostgres {
             );
         }
         let path = self.layout.cluster_dir.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&path)
-            .map_err(|e| EmbeddedError::io(format!("read {}", path.display()), e))?;
+        let mut text =
+            std::fs::read_to_string(&path).map_err(|e| EmbeddedError::io(format!("read {}", path.display()), e))?;
         text.push_str(&conf);
-        std::fs::write(&path, text)
-            .map_err(|e| EmbeddedError::io(format!("write {}", path.display()), e))
+        std::fs::write(&path, text).map_err(|e| EmbeddedError::io(format!("write {}", path.display()), e))
     }
 
     async fn is_running(&self) -> Result<bool, EmbeddedError> {
@@ -268,12 +259,11 @@ impl EmbeddedPostgres {
         let mut conn = PgConnection::connect_with(&self.connect_options("postgres"))
             .await
             .map_err(EmbeddedError::Connect)?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(name)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(EmbeddedError::Connect)?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(EmbeddedError::Connect)?;
         if !exists {
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
                 .execute(&mut conn)
@@ -289,8 +279,7 @@ fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| EmbeddedError::io(format!("create {}", data_dir.display()), e))?;
     }
-    std::fs::canonicalize(data_dir)
-        .map_err(|e| EmbeddedError::io(format!("open {}", data_dir.display()), e))
+    std::fs::canonicalize(data_dir).map_err(|e| EmbeddedError::io(format!("open {}", data_dir.display()), e))
 }
 
 fn utf8_c_locale_available() -> bool {
@@ -335,11 +324,7 @@ async fn run(what: &str, cmd: &mut tokio::process::Command) -> Result<Output, Em
 
 fn with_log_tail(error: EmbeddedError, log: &Path) -> EmbeddedError {
     match error {
-        EmbeddedError::Command {
-            what,
-            status,
-            detail,
-        } => {
+        EmbeddedError::Command { what, status, detail } => {
             let tail: Vec<String> = std::fs::read_to_string(log)
                 .unwrap_or_default()
                 .lines()

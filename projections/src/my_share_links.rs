@@ -1,0 +1,351 @@
+//! "My Share Links": one row per share, kept in the append transaction, searched by name
+//! substring (trigram index), creation time and status, sorted and paged by keyset.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use shareledger_domain::log::StoredEvent;
+use shareledger_domain::share::ShareEvent;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::page::PageCursor;
+use crate::{ProjectionError, stream_uuid};
+
+/// A share as the owner's list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShareRow {
+    pub share_id: Uuid,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub enterprise_id: String,
+    pub name: String,
+    pub message: String,
+    pub items: Value,
+    pub item_count: i32,
+    pub permissions: Value,
+    pub scope: String,
+    pub limits: Value,
+    pub has_code: bool,
+    pub autofill_code: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `active` or `cancelled` as stored; `expired` is derived at read time.
+    pub status: String,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub counters: Counters,
+    pub last_access_at: Option<DateTime<Utc>>,
+}
+
+/// What recipients did with a share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub opens: i64,
+    pub previews: i64,
+    pub downloads: i64,
+    pub saves: i64,
+    pub uploads: i64,
+    pub edits: i64,
+    pub refused: i64,
+    pub reports: i64,
+}
+
+impl ShareRow {
+    /// `active`, `expired` or `cancelled` at `now`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> &'static str {
+        if self.status == "cancelled" {
+            "cancelled"
+        } else if self.expires_at.is_some_and(|at| now >= at) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+const COLUMNS: &str = "share_id, owner_id, owner_name, enterprise_id, name, message, items, item_count, permissions, \
+    scope, limits, has_code, autofill_code, expires_at, status, cancelled_at, created_at, updated_at, opens, previews, \
+    downloads, saves, uploads, edits, refused, reports, last_access_at";
+
+fn decode(row: &PgRow) -> Result<ShareRow, sqlx::Error> {
+    Ok(ShareRow {
+        share_id: row.try_get("share_id")?,
+        owner_id: row.try_get("owner_id")?,
+        owner_name: row.try_get("owner_name")?,
+        enterprise_id: row.try_get("enterprise_id")?,
+        name: row.try_get("name")?,
+        message: row.try_get("message")?,
+        items: row.try_get("items")?,
+        item_count: row.try_get("item_count")?,
+        permissions: row.try_get("permissions")?,
+        scope: row.try_get("scope")?,
+        limits: row.try_get("limits")?,
+        has_code: row.try_get("has_code")?,
+        autofill_code: row.try_get("autofill_code")?,
+        expires_at: row.try_get("expires_at")?,
+        status: row.try_get("status")?,
+        cancelled_at: row.try_get("cancelled_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        counters: Counters {
+            opens: row.try_get("opens")?,
+            previews: row.try_get("previews")?,
+            downloads: row.try_get("downloads")?,
+            saves: row.try_get("saves")?,
+            uploads: row.try_get("uploads")?,
+            edits: row.try_get("edits")?,
+            refused: row.try_get("refused")?,
+            reports: row.try_get("reports")?,
+        },
+        last_access_at: row.try_get("last_access_at")?,
+    })
+}
+
+/// Applies share events (other streams are ignored).
+pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    for e in events.iter().filter(|e| e.stream_id.starts_with("share-")) {
+        let id = stream_uuid(&e.stream_id, "share")?;
+        let event: ShareEvent = e.decode().map_err(|source| ProjectionError::Decode {
+            position: e.global_position,
+            source,
+        })?;
+        apply_one(conn, id, &event, e).await?;
+    }
+    Ok(())
+}
+
+async fn apply_one(
+    conn: &mut PgConnection,
+    id: Uuid,
+    event: &ShareEvent,
+    e: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    let json = |v: &dyn erased::ToJson| v.to_json();
+    let mut q = match event {
+        ShareEvent::ShareCreated(c) => {
+            sqlx::query(
+                "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
+                 item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
+                 updated_at, last_position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $15, $16) \
+                 ON CONFLICT (share_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&c.owner_id)
+            .bind(&c.owner_name)
+            .bind(&c.enterprise_id)
+            .bind(&c.name)
+            .bind(&c.message)
+            .bind(json(&c.items))
+            .bind(i32::try_from(c.items.len()).unwrap_or(i32::MAX))
+            .bind(json(&c.permissions))
+            .bind(scope_name(&c.scope))
+            .bind(json(&c.limits))
+            .bind(c.has_code)
+            .bind(c.autofill_code)
+            .bind(c.expires_at)
+            .bind(e.occurred_at)
+            .bind(e.global_position)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        ShareEvent::ShareRenamed { name } => set(id, e, "name", name.clone()),
+        ShareEvent::ShareMessageChanged { message } => set(id, e, "message", message.clone()),
+        ShareEvent::SharePermissionsChanged { permissions } => set(id, e, "permissions", json(permissions)),
+        ShareEvent::ShareScopeChanged { scope } => set(id, e, "scope", scope_name(scope).to_owned()),
+        ShareEvent::ShareExpiryChanged { expires_at } => set(id, e, "expires_at", *expires_at),
+        ShareEvent::ShareLimitsChanged { limits } => set(id, e, "limits", json(limits)),
+        ShareEvent::ShareAccessCodeChanged { .. } => set(id, e, "has_code", true),
+        ShareEvent::ShareAccessCodeRemoved { .. } => set(id, e, "has_code", false),
+        ShareEvent::ShareAutofillChanged { autofill_code } => set(id, e, "autofill_code", *autofill_code),
+        ShareEvent::ShareQrCodeIssued { .. } => return Ok(()),
+        ShareEvent::ShareCancelled { .. } => {
+            let mut q = QueryBuilder::new("UPDATE my_share_links SET status = 'cancelled', cancelled_at = ");
+            q.push_bind(e.occurred_at);
+            finish(q, id, e)
+        }
+    };
+    q.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+fn set<T>(id: Uuid, e: &StoredEvent, column: &str, value: T) -> QueryBuilder<Postgres>
+where
+    T: for<'t> sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>,
+{
+    let mut q = QueryBuilder::new(format!("UPDATE my_share_links SET {column} = "));
+    q.push_bind(value);
+    finish(q, id, e)
+}
+
+fn finish(mut q: QueryBuilder<Postgres>, id: Uuid, e: &StoredEvent) -> QueryBuilder<Postgres> {
+    q.push(", updated_at = ")
+        .push_bind(e.occurred_at)
+        .push(", last_position = ")
+        .push_bind(e.global_position)
+        .push(" WHERE share_id = ")
+        .push_bind(id);
+    q
+}
+
+fn scope_name(scope: &shareledger_domain::share::Scope) -> &'static str {
+    match scope {
+        shareledger_domain::share::Scope::Anyone => "anyone",
+        shareledger_domain::share::Scope::Enterprise => "enterprise",
+    }
+}
+
+mod erased {
+    /// Serializes settings values into the JSON columns.
+    pub trait ToJson {
+        fn to_json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> ToJson for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).expect("plain data")
+        }
+    }
+}
+
+/// One share by id.
+pub async fn get<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<ShareRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM my_share_links WHERE share_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// Which shares a search returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Active,
+    Expired,
+    Cancelled,
+    All,
+}
+
+/// The sort column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderBy {
+    Created,
+    Updated,
+    Name,
+}
+
+/// An owner's search.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub owner_id: String,
+    /// Substring of the name, case-insensitive.
+    pub q: Option<String>,
+    /// Created at or after.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_before: Option<DateTime<Utc>>,
+    pub status: StatusFilter,
+    pub order_by: OrderBy,
+    pub descending: bool,
+    pub limit: u32,
+    pub after: Option<PageCursor>,
+    /// The instant `expired` is judged at.
+    pub now: DateTime<Utc>,
+}
+
+/// A page of results and the cursor of the next one.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<ShareRow>,
+    pub next: Option<PageCursor>,
+}
+
+/// A cursor that does not fit the search it is used with.
+#[derive(Debug, thiserror::Error)]
+#[error("the cursor does not belong to this search")]
+pub struct BadCursor;
+
+/// Runs an owner's search: the page after `after`, and the cursor after it.
+pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+    let column = match s.order_by {
+        OrderBy::Created => "created_at",
+        OrderBy::Updated => "updated_at",
+        OrderBy::Name => "name",
+    };
+    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM my_share_links WHERE owner_id = "));
+    q.push_bind(s.owner_id.clone());
+    if let Some(text) = s.q.as_deref().filter(|t| !t.is_empty()) {
+        q.push(" AND name ILIKE ")
+            .push_bind(like_pattern(text))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(after) = s.created_after {
+        q.push(" AND created_at >= ").push_bind(after);
+    }
+    if let Some(before) = s.created_before {
+        q.push(" AND created_at < ").push_bind(before);
+    }
+    match s.status {
+        StatusFilter::Active => {
+            q.push(" AND status = 'active' AND (expires_at IS NULL OR expires_at > ")
+                .push_bind(s.now)
+                .push(")");
+        }
+        StatusFilter::Expired => {
+            q.push(" AND status = 'active' AND expires_at <= ").push_bind(s.now);
+        }
+        StatusFilter::Cancelled => {
+            q.push(" AND status = 'cancelled'");
+        }
+        StatusFilter::All => {}
+    }
+    let cmp = if s.descending { "<" } else { ">" };
+    if let Some(cursor) = &s.after {
+        q.push(format!(" AND ({column}, share_id) {cmp} ("));
+        match s.order_by {
+            OrderBy::Name => {
+                q.push_bind(cursor.key.clone());
+            }
+            OrderBy::Created | OrderBy::Updated => match cursor.key.parse::<DateTime<Utc>>() {
+                Ok(at) => {
+                    q.push_bind(at);
+                }
+                Err(_) => return Ok(Err(BadCursor)),
+            },
+        }
+        q.push(", ").push_bind(cursor.id).push(")");
+    }
+    let dir = if s.descending { "DESC" } else { "ASC" };
+    q.push(format!(" ORDER BY {column} {dir}, share_id {dir} LIMIT "));
+    q.push_bind(i64::from(s.limit) + 1);
+    let rows = q.build().fetch_all(db).await?;
+    let mut rows: Vec<ShareRow> = rows.iter().map(decode).collect::<Result<_, _>>()?;
+    let more = rows.len() > s.limit as usize;
+    rows.truncate(s.limit as usize);
+    let next = rows.last().filter(|_| more).map(|last| PageCursor {
+        key: match s.order_by {
+            OrderBy::Created => last.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            OrderBy::Updated => last.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            OrderBy::Name => last.name.clone(),
+        },
+        id: last.share_id,
+    });
+    Ok(Ok(Page { rows, next }))
+}
+
+/// `%text%` with LIKE's wildcards in `text` taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,121 @@
+//! Daily quota counters per user: the transactional check used while appending, and the
+//! replayable projection that rebuilds the same counts from the log.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use shareledger_domain::log::StoredEvent;
+use shareledger_domain::quota::QuotaKind;
+use shareledger_domain::share::ShareEvent;
+use sqlx::{PgConnection, PgExecutor, Row};
+
+use crate::ProjectionError;
+
+/// Counts one more use if the counter is below `limit` (no limit: always). Returns false,
+/// changing nothing, when the quota is used up. Concurrent callers queue on the counter's row,
+/// so exactly the remaining quota is granted.
+pub async fn try_consume(
+    conn: &mut PgConnection,
+    user_id: &str,
+    enterprise_id: &str,
+    day: NaiveDate,
+    kind: QuotaKind,
+    limit: Option<u32>,
+) -> Result<bool, sqlx::Error> {
+    let limit = limit.map_or(i32::MAX, |l| i32::try_from(l).unwrap_or(i32::MAX));
+    let row = sqlx::query(
+        "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) \
+         SELECT $1, $2, $3, $4, 1 WHERE $5 > 0 \
+         ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1 WHERE q.used < $5 \
+         RETURNING used",
+    )
+    .bind(user_id)
+    .bind(day)
+    .bind(kind.as_str())
+    .bind(enterprise_id)
+    .bind(limit)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Rebuild path: counts every create in the log (each was accepted when it was appended).
+pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    for e in events.iter().filter(|e| e.event_type == "ShareCreated") {
+        let ShareEvent::ShareCreated(c) = e.decode::<ShareEvent>().map_err(|source| ProjectionError::Decode {
+            position: e.global_position,
+            source,
+        })?
+        else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) VALUES ($1, $2, 'create', $3, 1) \
+             ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1",
+        )
+        .bind(&c.owner_id)
+        .bind(c.quota_day)
+        .bind(&c.enterprise_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Used counts of one user on one day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub creates: u32,
+    pub accesses: u32,
+}
+
+/// A user's usage on `day`.
+pub async fn usage<'c>(db: impl PgExecutor<'c>, user_id: &str, day: NaiveDate) -> Result<Usage, sqlx::Error> {
+    let rows = sqlx::query("SELECT kind, used FROM quota_usage WHERE user_id = $1 AND day = $2")
+        .bind(user_id)
+        .bind(day)
+        .fetch_all(db)
+        .await?;
+    let mut usage = Usage::default();
+    for row in rows {
+        let used = u32::try_from(row.get::<i32, _>(1)).unwrap_or(0);
+        match row.get::<String, _>(0).as_str() {
+            "create" => usage.creates = used,
+            _ => usage.accesses = used,
+        }
+    }
+    Ok(usage)
+}
+
+/// One user's line in an enterprise's daily usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserUsage {
+    pub user_id: String,
+    pub creates: u32,
+    pub accesses: u32,
+}
+
+/// Every user of an enterprise with any use on `day`, by user id.
+pub async fn enterprise_usage<'c>(
+    db: impl PgExecutor<'c>,
+    enterprise_id: &str,
+    day: NaiveDate,
+) -> Result<Vec<UserUsage>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT user_id, \
+                coalesce(sum(used) FILTER (WHERE kind = 'create'), 0)::int, \
+                coalesce(sum(used) FILTER (WHERE kind = 'access'), 0)::int \
+         FROM quota_usage WHERE enterprise_id = $1 AND day = $2 GROUP BY user_id ORDER BY user_id",
+    )
+    .bind(enterprise_id)
+    .bind(day)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| UserUsage {
+            user_id: r.get(0),
+            creates: u32::try_from(r.get::<i32, _>(1)).unwrap_or(0),
+            accesses: u32::try_from(r.get::<i32, _>(2)).unwrap_or(0),
+        })
+        .collect())
+}

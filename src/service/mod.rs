@@ -1,0 +1,16 @@
+//! Use cases between the HTTP edge and the command runtime: each one gathers the facts a
+//! decision needs, runs the command with the hooks that must commit with it, and shapes the
+//! answer. Handlers only parse and serialize.
+
+pub mod context;
+pub mod drive;
+pub mod hooks;
+pub mod links;
+pub mod outcome;
+pub mod policy;
+pub mod qr;
+pub mod quota;
+pub mod secrets;
+pub mod shares;
+
+pub use outcome::Outcome;

@@ -1,0 +1,130 @@
+//! A share's secrets: the link token (found by its SHA-256, sealed for the owner) and the access
+//! code (argon2id hash for checks, sealed for the owner). Never in an event, a log or a metric.
+
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgExecutor, Row};
+use uuid::Uuid;
+
+use crate::crypto::seal::SealKey;
+use crate::crypto::tokens::token_hash;
+use crate::runtime::{HookError, TxHook};
+use crate::store::{StoreError, StoredEvent};
+use shareledger_domain::share::{Share, ShareEvent};
+
+/// A share's secrets, opened.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub token: String,
+    pub code: Option<String>,
+    pub code_hash: Option<String>,
+    pub code_version: u32,
+}
+
+/// A new code, as typed or generated, with its hash.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub plain: String,
+    pub phc: String,
+}
+
+/// Writes the secrets of a share in its append transaction: on create, the token and code;
+/// on a code change or removal, the new code state.
+pub struct WriteSecrets {
+    pub share_id: Uuid,
+    pub seal: SealKey,
+    /// The link token (creates only).
+    pub token: Option<String>,
+    /// The code being set, if any.
+    pub code: Option<NewCode>,
+}
+
+impl TxHook<Share> for WriteSecrets {
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        _: &'a shareledger_domain::share::ShareState,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), HookError>> {
+        Box::pin(async move {
+            let binding = self.share_id.as_bytes();
+            let sealed_code = self.code.as_ref().map(|c| self.seal.seal(c.plain.as_bytes(), binding));
+            let phc = self.code.as_ref().map(|c| c.phc.clone());
+            for stored in events {
+                let event: ShareEvent = stored
+                    .decode()
+                    .map_err(|e| HookError::Store(StoreError::Corrupt(e.to_string())))?;
+                match event {
+                    ShareEvent::ShareCreated(created) => {
+                        let token = self.token.as_deref().expect("a create carries its token");
+                        sqlx::query(
+                            "INSERT INTO share_secrets (share_id, token_hash, token_sealed, code_hash, code_sealed, code_version) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(self.share_id)
+                        .bind(&token_hash(token)[..])
+                        .bind(self.seal.seal(token.as_bytes(), binding))
+                        .bind(&phc)
+                        .bind(&sealed_code)
+                        .bind(i32::try_from(created.code_version).unwrap_or(i32::MAX))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    ShareEvent::ShareAccessCodeChanged { code_version, .. } => {
+                        set_code(tx, self.share_id, phc.as_deref(), sealed_code.as_deref(), code_version).await?;
+                    }
+                    ShareEvent::ShareAccessCodeRemoved { code_version } => {
+                        set_code(tx, self.share_id, None, None, code_version).await?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn set_code(
+    tx: &mut PgConnection,
+    share_id: Uuid,
+    phc: Option<&str>,
+    sealed: Option<&[u8]>,
+    version: u32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE share_secrets SET code_hash = $2, code_sealed = $3, code_version = $4, updated_at = now() \
+         WHERE share_id = $1",
+    )
+    .bind(share_id)
+    .bind(phc)
+    .bind(sealed)
+    .bind(i32::try_from(version).unwrap_or(i32::MAX))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Opens a share's secrets (owner views); `None` if the share has none.
+pub async fn read<'c>(
+    db: impl PgExecutor<'c>,
+    seal: &SealKey,
+    share_id: Uuid,
+) -> Result<Option<Secrets>, anyhow::Error> {
+    let row =
+        sqlx::query("SELECT token_sealed, code_sealed, code_hash, code_version FROM share_secrets WHERE share_id = $1")
+            .bind(share_id)
+            .fetch_optional(db)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let binding = share_id.as_bytes();
+    let token = String::from_utf8(seal.open(&row.try_get::<Vec<u8>, _>(0)?, binding)?)?;
+    let code = match row.try_get::<Option<Vec<u8>>, _>(1)? {
+        Some(sealed) => Some(String::from_utf8(seal.open(&sealed, binding)?)?),
+        None => None,
+    };
+    Ok(Some(Secrets {
+        token,
+        code,
+        code_hash: row.try_get(2)?,
+        code_version: u32::try_from(row.try_get::<i32, _>(3)?).unwrap_or(0),
+    }))
+}

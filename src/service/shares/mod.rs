@@ -1,0 +1,10 @@
+//! Shares for their owners: create, change, cancel (one or many), QR codes, details, search,
+//! link and history.
+
+mod commands;
+pub mod dto;
+mod queries;
+mod view;
+
+pub use commands::{IssuedQr, bulk_cancel, cancel, change, create, issue_qr};
+pub use queries::{ListParams, details, history, link, list};

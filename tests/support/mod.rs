@@ -1,0 +1,232 @@
+//! Shared test helpers: an app on a fresh database with a hand-set clock, tokens, requests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shareledger::clock::ManualClock;
+use shareledger::http::auth::{Claims, mint};
+use shareledger::state::{AppOptions, AppState};
+use shareledger::testkit::TestDb;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// An application on its own database.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+    pub app: Router,
+    pub clock: ManualClock,
+}
+
+/// A response, decoded.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem document with this status and code.
+    #[track_caller]
+    pub fn problem(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.content_type(), "application/problem+json");
+        assert_eq!(self.json()["code"], code, "{}", String::from_utf8_lossy(&self.body));
+    }
+}
+
+pub fn start() -> DateTime<Utc> {
+    "2026-11-27T10:00:00Z".parse().unwrap()
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        Self::with_pool(10).await
+    }
+
+    pub async fn with_pool(size: u32) -> TestApp {
+        let db = TestDb::with_pool_size(size).await;
+        let clock = ManualClock::new(start());
+        let state = AppState::with_options(
+            db.config(),
+            db.pool.clone(),
+            AppOptions {
+                clock: Arc::new(clock.clone()),
+            },
+        )
+        .expect("app state");
+        let app = shareledger::http::app(state.clone());
+        TestApp { db, state, app, clock }
+    }
+
+    /// The test clock's time.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use shareledger::clock::Clock;
+        self.clock.now()
+    }
+
+    /// A token for a user of an enterprise with these roles.
+    pub fn token(&self, user: &str, enterprise: &str, roles: &[&str]) -> String {
+        let now = Utc::now().timestamp();
+        mint(
+            &self.state.keys().jwt_secret,
+            &Claims {
+                sub: user.into(),
+                ent: enterprise.into(),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                exp: now + 3600,
+                iat: Some(now),
+                name: Some(format!("{user} display")),
+            },
+        )
+    }
+
+    pub fn user(&self, user: &str) -> String {
+        self.token(user, "acme", &["user"])
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Reply { status, headers, body }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = match body {
+            Some(b) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&b).unwrap()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        self.send(request).await
+    }
+
+    /// Uploads a file into the user's drive; returns its id.
+    pub async fn upload(&self, token: &str, name: &str, bytes: &[u8], parent: Option<Uuid>) -> Uuid {
+        let reply = self.upload_raw(token, name, bytes, parent).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn upload_raw(&self, token: &str, name: &str, bytes: &[u8], parent: Option<Uuid>) -> Reply {
+        let boundary = "XBOUNDARYx";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let uri = match parent {
+            Some(p) => format!("/api/v1/drive/items?parent={p}"),
+            None => "/api/v1/drive/items".to_owned(),
+        };
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Creates a folder; returns its id.
+    pub async fn folder(&self, token: &str, name: &str) -> Uuid {
+        let reply = self
+            .call(
+                "POST",
+                "/api/v1/drive/items",
+                Some(token),
+                Some(json!({"kind": "folder", "name": name})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a share with these extra settings; returns the reply.
+    pub async fn create_share(&self, token: &str, items: &[Uuid], extra: Value) -> Reply {
+        let mut body = json!({ "items": items });
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        self.call("POST", "/api/v1/shares", Some(token), Some(body)).await
+    }
+
+    /// Creates a share and returns its id.
+    pub async fn share(&self, token: &str, items: &[Uuid], extra: Value) -> Uuid {
+        let reply = self.create_share(token, items, extra).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Sets an enterprise policy field as its admin.
+    pub async fn policy(&self, enterprise: &str, change: Value) {
+        let admin = self.token("admin", enterprise, &["admin"]);
+        let reply = self
+            .call("PUT", "/api/v1/admin/policy", Some(&admin), Some(change))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
