@@ -42,6 +42,57 @@ pub struct Config {
     pub seal_key: Option<String>,
     /// argon2 computations allowed at once.
     pub argon2_concurrency: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address block (`10.0.0.0/8`, `::1/128`) or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is inside the block.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?} has a bad prefix length"))?,
+            None => max,
+        };
+        Ok(IpNet { addr, prefix })
+    }
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -76,6 +127,7 @@ struct FileConfig {
     jwt_secret: Option<String>,
     seal_key: Option<String>,
     argon2_concurrency: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// The configuration cannot be used.
@@ -184,6 +236,18 @@ impl Config {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .or(file.seal_key),
+            trusted_proxies: parse_proxies(
+                std::env::var("SHARELEDGER_TRUSTED_PROXIES")
+                    .ok()
+                    .map(|v| {
+                        v.split(',')
+                            .map(str::to_owned)
+                            .filter(|s| !s.trim().is_empty())
+                            .collect()
+                    })
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default(),
+            )?,
             argon2_concurrency: env_or(
                 "SHARELEDGER_ARGON2_CONCURRENCY",
                 file.argon2_concurrency,
@@ -214,6 +278,18 @@ impl Config {
         config.database_url = config.database_url.filter(|u| !u.is_empty());
         config
     }
+}
+
+fn parse_proxies(list: Vec<String>) -> Result<Vec<IpNet>, ConfigError> {
+    list.iter()
+        .map(|s| {
+            s.parse().map_err(|message| ConfigError::Invalid {
+                key: "trusted_proxies",
+                value: s.clone(),
+                message,
+            })
+        })
+        .collect()
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

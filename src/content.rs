@@ -114,6 +114,17 @@ impl ContentStore {
         })
     }
 
+    /// Copies a stored version under a new key (a recipient's saved copy).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<Stored, ContentError> {
+        let bytes = self.read_all(from).await?;
+        self.put_bytes(to, bytes).await
+    }
+
+    /// Deletes a stored version (content of a refused upload or edit).
+    pub async fn delete(&self, key: &str) -> Result<(), ContentError> {
+        Ok(self.store.delete(&Path::from(key)).await?)
+    }
+
     /// The whole of a stored version (small files: copies into another drive).
     pub async fn read_all(&self, key: &str) -> Result<Bytes, ContentError> {
         Ok(self.store.get(&Path::from(key)).await?.bytes().await?)

@@ -29,6 +29,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     hasher: CodeHasher,
     content: ContentStore,
+    throttles: crate::service::recipient::throttle::Throttles,
 }
 
 /// Parts tests replace.
@@ -64,6 +65,7 @@ impl AppState {
                 clock: options.clock,
                 hasher: CodeHasher::new(config.argon2_concurrency),
                 content,
+                throttles: Default::default(),
                 config,
                 pool,
             }),
@@ -104,5 +106,9 @@ impl AppState {
 
     pub fn content(&self) -> &ContentStore {
         &self.inner.content
+    }
+
+    pub fn throttles(&self) -> &crate::service::recipient::throttle::Throttles {
+        &self.inner.throttles
     }
 }

@@ -203,3 +203,21 @@ pub async fn deleted_among<'c>(db: impl PgExecutor<'c>, ids: &[Uuid]) -> Result<
     .fetch_all(db)
     .await
 }
+
+/// The item and the folders above it, nearest first (at most 64 levels).
+pub async fn chain<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Vec<DriveItemRow>, sqlx::Error> {
+    let sql = format!(
+        "WITH RECURSIVE up AS ( \
+             SELECT {COLUMNS}, 0 AS depth FROM drive_items WHERE item_id = $1 \
+             UNION ALL \
+             SELECT {prefixed}, up.depth + 1 FROM drive_items d JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64) \
+         SELECT {COLUMNS} FROM up ORDER BY depth",
+        prefixed = COLUMNS
+            .split(", ")
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(db).await?;
+    rows.iter().map(decode).collect()
+}

@@ -162,6 +162,14 @@ async fn apply_one(
         ShareEvent::ShareAccessCodeRemoved { .. } => set(id, e, "has_code", false),
         ShareEvent::ShareAutofillChanged { autofill_code } => set(id, e, "autofill_code", *autofill_code),
         ShareEvent::ShareQrCodeIssued { .. } => return Ok(()),
+        ShareEvent::ShareOpened { .. } => access(id, e, "opens"),
+        ShareEvent::FilePreviewed { .. } => access(id, e, "previews"),
+        ShareEvent::FileDownloaded { .. } => access(id, e, "downloads"),
+        ShareEvent::FileSaved { .. } => access(id, e, "saves"),
+        ShareEvent::FileUploaded { .. } => access(id, e, "uploads"),
+        ShareEvent::DocumentEdited { .. } => access(id, e, "edits"),
+        ShareEvent::AccessRefused { .. } => access(id, e, "refused"),
+        ShareEvent::ShareReported { .. } => access(id, e, "reports"),
         ShareEvent::ShareCancelled { .. } => {
             let mut q = QueryBuilder::new("UPDATE my_share_links SET status = 'cancelled', cancelled_at = ");
             q.push_bind(e.occurred_at);
@@ -179,6 +187,20 @@ where
     let mut q = QueryBuilder::new(format!("UPDATE my_share_links SET {column} = "));
     q.push_bind(value);
     finish(q, id, e)
+}
+
+/// A recipient's activity: one more in `counter`, and the last access time (`updated_at` is
+/// for the owner's changes, so it stays).
+fn access(id: Uuid, e: &StoredEvent, counter: &str) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(format!(
+        "UPDATE my_share_links SET {counter} = {counter} + 1, last_access_at = "
+    ));
+    q.push_bind(e.occurred_at)
+        .push(", last_position = ")
+        .push_bind(e.global_position)
+        .push(" WHERE share_id = ")
+        .push_bind(id);
+    q
 }
 
 fn finish(mut q: QueryBuilder<Postgres>, id: Uuid, e: &StoredEvent) -> QueryBuilder<Postgres> {

@@ -5,8 +5,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use shareledger_domain::log::StoredEvent;
 use shareledger_domain::quota::QuotaKind;
-use shareledger_domain::share::ShareEvent;
+use shareledger_domain::share::{ShareEvent, Visitor};
 use sqlx::{PgConnection, PgExecutor, Row};
+use uuid::Uuid;
 
 use crate::ProjectionError;
 
@@ -38,25 +39,66 @@ pub async fn try_consume(
     Ok(row.is_some())
 }
 
-/// Rebuild path: counts every create in the log (each was accepted when it was appended).
+/// Counts a signed-in user's access to a share against their daily quota of distinct shares:
+/// a share already opened that day is free; a new one is counted if the quota allows. Returns
+/// false (the caller's transaction must then be rolled back) when the quota is used up.
+pub async fn try_consume_access(
+    conn: &mut PgConnection,
+    user_id: &str,
+    enterprise_id: &str,
+    day: NaiveDate,
+    share_id: Uuid,
+    limit: Option<u32>,
+) -> Result<bool, sqlx::Error> {
+    let first_today = sqlx::query(
+        "INSERT INTO quota_access_seen (user_id, day, share_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(day)
+    .bind(share_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !first_today {
+        return Ok(true);
+    }
+    try_consume(conn, user_id, enterprise_id, day, QuotaKind::Access, limit).await
+}
+
+/// Rebuild path: counts every create and every signed-in user's first open of a share per day
+/// in the log (each was accepted when it was appended).
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-    for e in events.iter().filter(|e| e.event_type == "ShareCreated") {
-        let ShareEvent::ShareCreated(c) = e.decode::<ShareEvent>().map_err(|source| ProjectionError::Decode {
+    for e in events
+        .iter()
+        .filter(|e| e.event_type == "ShareCreated" || e.event_type == "ShareOpened")
+    {
+        let event = e.decode::<ShareEvent>().map_err(|source| ProjectionError::Decode {
             position: e.global_position,
             source,
-        })?
-        else {
-            continue;
-        };
-        sqlx::query(
-            "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) VALUES ($1, $2, 'create', $3, 1) \
-             ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1",
-        )
-        .bind(&c.owner_id)
-        .bind(c.quota_day)
-        .bind(&c.enterprise_id)
-        .execute(&mut *conn)
-        .await?;
+        })?;
+        match event {
+            ShareEvent::ShareCreated(c) => {
+                sqlx::query(
+                    "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) VALUES ($1, $2, 'create', $3, 1) \
+                     ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1",
+                )
+                .bind(&c.owner_id)
+                .bind(c.quota_day)
+                .bind(&c.enterprise_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            ShareEvent::ShareOpened {
+                visitor: Visitor::User { user_id, enterprise_id },
+                quota_day: Some(day),
+                ..
+            } => {
+                let share_id = crate::stream_uuid(&e.stream_id, "share")?;
+                try_consume_access(conn, &user_id, &enterprise_id, day, share_id, None).await?;
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

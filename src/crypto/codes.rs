@@ -55,6 +55,9 @@ pub struct CodeHasher {
     permits: Arc<Semaphore>,
     /// How many hashes or verifications ran (tests check throttling happens before argon2).
     runs: Arc<std::sync::atomic::AtomicU64>,
+    /// Computations running now, and the most that ever ran at once.
+    running: Arc<std::sync::atomic::AtomicU64>,
+    most: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CodeHasher {
@@ -63,7 +66,14 @@ impl CodeHasher {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             runs: Arc::default(),
+            running: Arc::default(),
+            most: Arc::default(),
         }
+    }
+
+    /// The most argon2 computations that ever ran at once.
+    pub fn most_at_once(&self) -> u64 {
+        self.most.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many argon2 computations have run.
@@ -111,9 +121,14 @@ impl CodeHasher {
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
+        use std::sync::atomic::Ordering::Relaxed;
         let _permit = self.permits.acquire().await.expect("semaphore never closed");
-        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::task::spawn_blocking(work).await?
+        self.runs.fetch_add(1, Relaxed);
+        let now = self.running.fetch_add(1, Relaxed) + 1;
+        self.most.fetch_max(now, Relaxed);
+        let result = tokio::task::spawn_blocking(work).await;
+        self.running.fetch_sub(1, Relaxed);
+        result?
     }
 }
 

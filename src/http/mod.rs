@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod json;
+pub mod links;
 pub mod me;
 pub mod middleware;
 pub mod ops;
@@ -66,6 +67,7 @@ pub fn api(max_upload_bytes: u64) -> (Router<AppState>, OpenApiDoc) {
         .merge(drive::router(max_upload_bytes))
         .merge(admin::router())
         .merge(me::router())
+        .merge(links::router(max_upload_bytes))
         .split_for_parts()
 }
 

@@ -76,3 +76,41 @@ impl<A: Aggregate> TxHook<A> for DailyQuota {
         })
     }
 }
+
+/// Remembers the downloads a share session counted, so a byte range continuing one is not
+/// counted again.
+pub struct SessionDownloads {
+    pub share_id: uuid::Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TxHook<shareledger_domain::share::Share> for SessionDownloads {
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        _: &'a shareledger_domain::share::ShareState,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), HookError>> {
+        Box::pin(async move {
+            for e in events.iter().filter(|e| e.event_type == "FileDownloaded") {
+                let (Some(session), Some(item)) = (e.payload.get("session_id"), e.payload.get("item_id")) else {
+                    continue;
+                };
+                let parse = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
+                if let (Some(session), Some(item)) = (parse(session), parse(item)) {
+                    sqlx::query(
+                        "INSERT INTO session_downloads (session_id, item_id, share_id, at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(session)
+                    .bind(item)
+                    .bind(self.share_id)
+                    .bind(self.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}

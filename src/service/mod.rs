@@ -10,6 +10,7 @@ pub mod outcome;
 pub mod policy;
 pub mod qr;
 pub mod quota;
+pub mod recipient;
 pub mod secrets;
 pub mod shares;
 

@@ -214,6 +214,93 @@ impl TestApp {
         reply.json()["id"].as_str().unwrap().parse().unwrap()
     }
 
+    /// A request from a given client address, with optional bearer token, session and JSON body.
+    pub async fn request_from(
+        &self,
+        ip: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        session: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(s) = session {
+            builder = builder.header("x-share-session", s);
+        }
+        let mut request = match body {
+            Some(b) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&b).unwrap()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        self.send(request).await
+    }
+
+    /// Opens a link (optionally with a code and as a signed-in user); returns the reply.
+    pub async fn open_link(&self, link_token: &str, code: Option<&str>, bearer: Option<&str>) -> Reply {
+        let body = code.map(|c| json!({ "code": c }));
+        self.request_from(
+            "192.0.2.1",
+            "POST",
+            &format!("/api/v1/links/{link_token}/session"),
+            bearer,
+            None,
+            body,
+        )
+        .await
+    }
+
+    /// Opens a link and returns the session.
+    pub async fn session(&self, link_token: &str, code: Option<&str>, bearer: Option<&str>) -> String {
+        let reply = self.open_link(link_token, code, bearer).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["session"].as_str().unwrap().to_owned()
+    }
+
+    /// A recipient's request within a session.
+    pub async fn as_recipient(&self, method: &str, path: &str, session: &str) -> Reply {
+        self.request_from("192.0.2.1", method, path, None, Some(session), None)
+            .await
+    }
+
+    /// The types and reasons of a share's events, in order.
+    pub async fn share_events(&self, share: Uuid) -> Vec<(String, Option<String>)> {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT event_type, payload->>'reason' FROM events WHERE stream_id = $1 ORDER BY stream_version",
+        )
+        .bind(format!("share-{share}"))
+        .fetch_all(&self.db.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Creates a share and returns (share id, link token).
+    pub async fn shared_link(&self, token: &str, items: &[Uuid], extra: Value) -> (Uuid, String) {
+        let reply = self.create_share(token, items, extra).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let body = reply.json();
+        let link = body["link"].as_str().unwrap();
+        let link_token = link.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        (body["id"].as_str().unwrap().parse().unwrap(), link_token)
+    }
+
     /// Sets an enterprise policy field as its admin.
     pub async fn policy(&self, enterprise: &str, change: Value) {
         let admin = self.token("admin", enterprise, &["admin"]);

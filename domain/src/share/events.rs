@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::access::{Operation, RefusalReason, Visitor};
 use super::settings::{Limits, Permissions, Scope, SharedItem};
 use crate::event::{DecodeError, DomainEvent, decode_tagged, encode_tagged};
 
@@ -40,17 +41,88 @@ pub struct ShareCreated {
 #[serde(tag = "type", content = "data")]
 pub enum ShareEvent {
     ShareCreated(Box<ShareCreated>),
-    ShareRenamed { name: String },
-    ShareMessageChanged { message: String },
-    SharePermissionsChanged { permissions: Permissions },
-    ShareScopeChanged { scope: Scope },
-    ShareExpiryChanged { expires_at: Option<DateTime<Utc>> },
-    ShareLimitsChanged { limits: Limits },
-    ShareAccessCodeChanged { code_version: u32, generated: bool },
-    ShareAccessCodeRemoved { code_version: u32 },
-    ShareAutofillChanged { autofill_code: bool },
-    ShareQrCodeIssued { qr_id: Uuid, expires_at: DateTime<Utc> },
-    ShareCancelled { reason: Option<String> },
+    ShareRenamed {
+        name: String,
+    },
+    ShareMessageChanged {
+        message: String,
+    },
+    SharePermissionsChanged {
+        permissions: Permissions,
+    },
+    ShareScopeChanged {
+        scope: Scope,
+    },
+    ShareExpiryChanged {
+        expires_at: Option<DateTime<Utc>>,
+    },
+    ShareLimitsChanged {
+        limits: Limits,
+    },
+    ShareAccessCodeChanged {
+        code_version: u32,
+        generated: bool,
+    },
+    ShareAccessCodeRemoved {
+        code_version: u32,
+    },
+    ShareAutofillChanged {
+        autofill_code: bool,
+    },
+    ShareQrCodeIssued {
+        qr_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    ShareCancelled {
+        reason: Option<String>,
+    },
+    /// A recipient opened the link (a share session began).
+    ShareOpened {
+        session_id: Uuid,
+        visitor: Visitor,
+        qr_id: Option<Uuid>,
+        /// The visitor's quota day (signed-in visitors), for the access-quota projection.
+        quota_day: Option<NaiveDate>,
+    },
+    FilePreviewed {
+        session_id: Uuid,
+        item_id: Uuid,
+    },
+    FileDownloaded {
+        session_id: Uuid,
+        item_id: Uuid,
+        bytes: Option<u64>,
+    },
+    /// A copy went into the recipient's own drive as `saved_as`.
+    FileSaved {
+        session_id: Uuid,
+        item_id: Uuid,
+        saved_as: Uuid,
+    },
+    /// A file was uploaded into the shared folder `folder_id` (owned by the share's owner).
+    FileUploaded {
+        session_id: Uuid,
+        folder_id: Uuid,
+        item_id: Uuid,
+        name: String,
+        bytes: u64,
+    },
+    DocumentEdited {
+        session_id: Uuid,
+        item_id: Uuid,
+        bytes: u64,
+    },
+    /// Any refused attempt, with its reason.
+    AccessRefused {
+        operation: Operation,
+        reason: RefusalReason,
+        item_id: Option<Uuid>,
+        session_id: Option<Uuid>,
+    },
+    /// A recipient reported the link as abusive.
+    ShareReported {
+        reason: String,
+    },
 }
 
 impl DomainEvent for ShareEvent {
@@ -68,6 +140,14 @@ impl DomainEvent for ShareEvent {
             ShareEvent::ShareAutofillChanged { .. } => "ShareAutofillChanged",
             ShareEvent::ShareQrCodeIssued { .. } => "ShareQrCodeIssued",
             ShareEvent::ShareCancelled { .. } => "ShareCancelled",
+            ShareEvent::ShareOpened { .. } => "ShareOpened",
+            ShareEvent::FilePreviewed { .. } => "FilePreviewed",
+            ShareEvent::FileDownloaded { .. } => "FileDownloaded",
+            ShareEvent::FileSaved { .. } => "FileSaved",
+            ShareEvent::FileUploaded { .. } => "FileUploaded",
+            ShareEvent::DocumentEdited { .. } => "DocumentEdited",
+            ShareEvent::AccessRefused { .. } => "AccessRefused",
+            ShareEvent::ShareReported { .. } => "ShareReported",
         }
     }
 

@@ -1,8 +1,12 @@
 //! Share (`share-<id>`): the whole life of one link — created, changed, cancelled.
 
+mod access;
 mod errors;
 mod events;
 mod owner;
+mod recipient;
+#[cfg(test)]
+mod recipient_tests;
 mod settings;
 mod state;
 #[cfg(test)]
@@ -11,13 +15,15 @@ mod tests;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+pub use access::{AccessShare, CodeCheck, ItemAccess, OpenShare, Operation, RefusalReason, Visitor};
 pub use errors::ShareError;
 pub use events::{ShareCreated, ShareEvent};
+pub use recipient::{apk_rule_start, is_app_package};
 pub use settings::{
     CODE_MAX_LEN, CODE_MIN_LEN, CodeInput, ItemFacts, Limits, MAX_ITEMS, MAX_LIMIT, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
     Permissions, Scope, SharedItem, validate_access_code,
 };
-pub use state::{QR_VALIDITY_DAYS, QrCode, Share as ShareView, ShareState};
+pub use state::{Counters, QR_VALIDITY_DAYS, QrCode, Share as ShareView, ShareState};
 
 use crate::actor::Actor;
 use crate::aggregate::Aggregate;
@@ -61,20 +67,41 @@ pub struct ChangeShare {
     pub limits: Option<Limits>,
 }
 
+/// A recipient's report of abuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub reason: String,
+}
+
 /// What can be asked of a share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShareCommand {
     Create(CreateShare),
     Change(ChangeShare),
-    Cancel { reason: Option<String> },
-    IssueQrCode { qr_id: Uuid },
+    Cancel {
+        reason: Option<String>,
+    },
+    IssueQrCode {
+        qr_id: Uuid,
+    },
+    /// A recipient opens the link.
+    Open(OpenShare),
+    /// A recipient's operation in a session.
+    Access(AccessShare),
+    /// Records a refusal decided by a transactional check (the daily access quota).
+    Refuse {
+        operation: Operation,
+        reason: RefusalReason,
+    },
+    Report(Report),
 }
 
 /// Facts for a share decision, supplied by the caller.
 #[derive(Debug, Clone)]
 pub struct ShareContext {
     pub now: DateTime<Utc>,
-    pub actor: Actor,
+    /// The signed-in caller (`None` for an anonymous recipient).
+    pub actor: Option<Actor>,
     /// The policy of the share's enterprise (the actor's, for a create).
     pub policy: PolicyState,
     /// The named items, for a create.
@@ -101,6 +128,10 @@ impl Aggregate for Share {
             ShareCommand::Change(change) => owner::change(state, change, ctx),
             ShareCommand::Cancel { reason } => owner::cancel(state, reason.clone(), ctx),
             ShareCommand::IssueQrCode { qr_id } => owner::issue_qr(state, *qr_id, ctx),
+            ShareCommand::Open(open) => recipient::open(state, open, ctx),
+            ShareCommand::Access(access) => recipient::access(state, access, ctx),
+            ShareCommand::Refuse { operation, reason } => recipient::refuse(state, *operation, *reason),
+            ShareCommand::Report(report) => recipient::report(state, report),
         }
     }
 

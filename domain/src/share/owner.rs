@@ -19,10 +19,12 @@ pub(super) fn create(state: &ShareState, cmd: &CreateShare, ctx: &ShareContext) 
     if state.share.is_some() {
         return Err(ShareError::AlreadyExists);
     }
-    if !ctx.actor.can_share() {
-        return Err(ShareError::Forbidden);
-    }
-    let items = shared_items(&cmd.items, ctx)?;
+    let actor = ctx
+        .actor
+        .as_ref()
+        .filter(|a| a.can_share())
+        .ok_or(ShareError::Forbidden)?;
+    let items = shared_items(&cmd.items, &actor.user_id, ctx)?;
     let name = cmd.name.clone().unwrap_or_else(|| items[0].name.clone());
     validate_name(&name)?;
     let message = cmd.message.clone().unwrap_or_default();
@@ -36,9 +38,9 @@ pub(super) fn create(state: &ShareState, cmd: &CreateShare, ctx: &ShareContext) 
     }
     Ok(vec![ShareEvent::ShareCreated(Box::new(ShareCreated {
         share_id: cmd.share_id,
-        owner_id: ctx.actor.user_id.clone(),
-        owner_name: ctx.actor.display_name.clone(),
-        enterprise_id: ctx.actor.enterprise_id.clone(),
+        owner_id: actor.user_id.clone(),
+        owner_name: actor.display_name.clone(),
+        enterprise_id: actor.enterprise_id.clone(),
         items,
         name,
         message,
@@ -56,7 +58,7 @@ pub(super) fn create(state: &ShareState, cmd: &CreateShare, ctx: &ShareContext) 
 }
 
 /// The named items, checked: 1..=100 distinct, each in the actor's drive and not deleted.
-fn shared_items(ids: &[Uuid], ctx: &ShareContext) -> Result<Vec<SharedItem>, ShareError> {
+fn shared_items(ids: &[Uuid], owner_id: &str, ctx: &ShareContext) -> Result<Vec<SharedItem>, ShareError> {
     if ids.is_empty() {
         return Err(ShareError::NoItems);
     }
@@ -71,7 +73,7 @@ fn shared_items(ids: &[Uuid], ctx: &ShareContext) -> Result<Vec<SharedItem>, Sha
             let facts = ctx
                 .items
                 .iter()
-                .find(|f| f.id == *id && f.owner_id == ctx.actor.user_id)
+                .find(|f| f.id == *id && f.owner_id == owner_id)
                 .ok_or(ShareError::ItemNotFound(*id))?;
             if facts.deleted {
                 return Err(ShareError::ItemDeleted(*id));
@@ -99,7 +101,11 @@ fn managed<'a>(state: &'a ShareState, ctx: &ShareContext) -> Result<&'a Share, S
     let share = state
         .share
         .as_ref()
-        .filter(|s| ctx.actor.manages(&s.owner_id, &s.enterprise_id))
+        .filter(|s| {
+            ctx.actor
+                .as_ref()
+                .is_some_and(|a| a.manages(&s.owner_id, &s.enterprise_id))
+        })
         .ok_or(ShareError::NotFound)?;
     if share.cancelled {
         return Err(ShareError::Cancelled);

@@ -17,6 +17,26 @@ pub struct QrCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What recipients did (the limits count previews, downloads and saves).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub opens: u64,
+    pub previews: u64,
+    pub downloads: u64,
+    pub saves: u64,
+    pub uploads: u64,
+    pub edits: u64,
+    pub refused: u64,
+    pub reports: u64,
+}
+
+impl Counters {
+    /// Operations counted against the total limit.
+    pub fn limited_total(&self) -> u64 {
+        self.previews + self.downloads + self.saves
+    }
+}
+
 /// The share as its events made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Share {
@@ -38,6 +58,8 @@ pub struct Share {
     pub created_at: DateTime<Utc>,
     /// QR codes still worth remembering (issued within their validity).
     pub qr_codes: Vec<QrCode>,
+    #[serde(default)]
+    pub counters: Counters,
 }
 
 impl Share {
@@ -74,6 +96,7 @@ pub fn evolve(mut state: ShareState, event: &ShareEvent) -> ShareState {
             cancelled: false,
             created_at: c.created_at,
             qr_codes: Vec::new(),
+            counters: Counters::default(),
         });
         return state;
     }
@@ -107,6 +130,14 @@ pub fn evolve(mut state: ShareState, event: &ShareEvent) -> ShareState {
             });
         }
         ShareEvent::ShareCancelled { .. } => share.cancelled = true,
+        ShareEvent::ShareOpened { .. } => share.counters.opens += 1,
+        ShareEvent::FilePreviewed { .. } => share.counters.previews += 1,
+        ShareEvent::FileDownloaded { .. } => share.counters.downloads += 1,
+        ShareEvent::FileSaved { .. } => share.counters.saves += 1,
+        ShareEvent::FileUploaded { .. } => share.counters.uploads += 1,
+        ShareEvent::DocumentEdited { .. } => share.counters.edits += 1,
+        ShareEvent::AccessRefused { .. } => share.counters.refused += 1,
+        ShareEvent::ShareReported { .. } => share.counters.reports += 1,
     }
     state
 }

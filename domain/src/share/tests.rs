@@ -44,7 +44,7 @@ fn folder(n: u8) -> ItemFacts {
 fn ctx_with(items: Vec<ItemFacts>) -> ShareContext {
     ShareContext {
         now: now(),
-        actor: actor("alice", &[Role::User]),
+        actor: Some(actor("alice", &[Role::User])),
         policy: PolicyState::default(),
         items,
         today: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
@@ -261,7 +261,7 @@ fn the_policy_decides_which_scopes_may_be_created() {
 fn auditors_and_analysts_cannot_create_shares() {
     for role in [Role::Auditor, Role::Analyst] {
         let mut c = ctx();
-        c.actor = actor("alice", &[role]);
+        c.actor = Some(actor("alice", &[role]));
         refused(create(&[1]), &c, ShareError::Forbidden);
     }
 }
@@ -331,18 +331,19 @@ fn removing_the_code_bumps_its_version_and_switches_auto_fill_off() {
 #[test]
 fn only_the_owner_or_an_enterprise_admin_changes_or_cancels() {
     let mut bob = ctx();
-    bob.actor = actor("bob", &[Role::User]);
+    bob.actor = Some(actor("bob", &[Role::User]));
     given::<Share>([created(&[1])])
         .when(ShareCommand::Cancel { reason: None }, &bob)
         .then_err(|e| *e == ShareError::NotFound);
     let mut foreign_admin = ctx();
-    foreign_admin.actor = actor("eve", &[Role::Admin]);
-    foreign_admin.actor.enterprise_id = "globex".into();
+    let mut eve = actor("eve", &[Role::Admin]);
+    eve.enterprise_id = "globex".into();
+    foreign_admin.actor = Some(eve);
     given::<Share>([created(&[1])])
         .when(ShareCommand::Cancel { reason: None }, &foreign_admin)
         .then_err(|e| *e == ShareError::NotFound);
     let mut admin = ctx();
-    admin.actor = actor("carol", &[Role::Admin]);
+    admin.actor = Some(actor("carol", &[Role::Admin]));
     given::<Share>([created(&[1])])
         .when(
             ShareCommand::Cancel {

@@ -123,7 +123,7 @@ pub async fn create(
     };
     let ctx = ShareContext {
         now,
-        actor: actor.clone(),
+        actor: Some(actor.clone()),
         today: quota::quota_day(now, quota::time_zone(&policy)),
         policy,
         items,
@@ -236,7 +236,7 @@ pub async fn change(
     });
     let ctx = ShareContext {
         now,
-        actor: actor.clone(),
+        actor: Some(actor.clone()),
         today: quota::quota_day(now, quota::time_zone(&policy)),
         policy,
         items: Vec::new(),
@@ -305,7 +305,7 @@ async fn run_cancel(
     let policy = context::policy(state, &actor.enterprise_id).await?;
     let ctx = ShareContext {
         now,
-        actor: actor.clone(),
+        actor: Some(actor.clone()),
         today: quota::quota_day(now, quota::time_zone(&policy)),
         policy,
         items: Vec::new(),
@@ -371,7 +371,7 @@ pub async fn issue_qr(state: &AppState, actor: &Actor, req: &RequestMeta, id: Uu
     let qr_id = Uuid::now_v7();
     let ctx = ShareContext {
         now,
-        actor: actor.clone(),
+        actor: Some(actor.clone()),
         today: quota::quota_day(now, quota::time_zone(&policy)),
         policy: policy.clone(),
         items: Vec::new(),
