@@ -30,6 +30,8 @@ struct Inner {
     hasher: CodeHasher,
     content: ContentStore,
     throttles: crate::service::recipient::throttle::Throttles,
+    runners: crate::service::runners::Runners,
+    connect: sqlx::postgres::PgConnectOptions,
 }
 
 /// Parts tests replace.
@@ -66,6 +68,8 @@ impl AppState {
                 hasher: CodeHasher::new(config.argon2_concurrency),
                 content,
                 throttles: Default::default(),
+                runners: Default::default(),
+                connect: pool.connect_options().as_ref().clone(),
                 config,
                 pool,
             }),
@@ -110,5 +114,20 @@ impl AppState {
 
     pub fn throttles(&self) -> &crate::service::recipient::throttle::Throttles {
         &self.inner.throttles
+    }
+
+    /// This instance's projection runners and rebuilds.
+    pub fn runners(&self) -> &crate::service::runners::Runners {
+        &self.inner.runners
+    }
+
+    /// How to open dedicated connections (runners, rebuilds).
+    pub fn connect_options(&self) -> &sqlx::postgres::PgConnectOptions {
+        &self.inner.connect
+    }
+
+    /// Starts the runners of the asynchronous projections.
+    pub async fn start_runners(&self) {
+        self.inner.runners.start(&self.inner.store, &self.inner.connect).await;
     }
 }

@@ -5,11 +5,24 @@
 //! - `my_share_links`: the owner's list of shares
 //! - `drive_items`: the built-in drive
 //! - `quota_usage`: per-user daily counters (also the quota decision, see `quota_usage`)
+//!
+//! Asynchronous projections follow the log through a runner (`runner`):
+//! - `access_stats`: access statistics per share and enterprise, by hour and day
+//! - `audit_index`: one flat, indexed row per event for compliance queries
+//!
+//! Every projection can be rebuilt from the log while the service keeps serving (`rebuild`).
 
+pub mod access_stats;
+pub mod audit_index;
+pub mod checkpoint;
 pub mod drive_items;
+pub mod log;
 pub mod my_share_links;
 pub mod page;
+pub mod projection;
 pub mod quota_usage;
+pub mod rebuild;
+pub mod runner;
 
 use shareledger_domain::DecodeError;
 

@@ -2,8 +2,11 @@
 //! Never timed assertions in the test suite.
 
 mod append;
+mod ceiling;
 mod driver;
+mod http;
 mod report;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +24,9 @@ pub enum BenchCommand {
     /// Appends/s through the event store at 1, 8 and 32 writers, 1- and 10-event transactions,
     /// beside plain INSERTs of the same rows through the same pool.
     Append(BenchArgs),
+    /// The service over HTTP (downloads on many shares and on one hot share), beside the
+    /// matching PostgreSQL ceilings.
+    Http(BenchArgs),
 }
 
 /// Options shared by the benchmarks.
@@ -38,5 +44,6 @@ pub struct BenchArgs {
 pub async fn run(cmd: BenchCommand, config: Config) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Append(args) => append::run(&args, &config).await,
+        BenchCommand::Http(args) => http::run(&args, &config).await,
     }
 }

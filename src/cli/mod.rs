@@ -2,6 +2,7 @@
 
 mod audit;
 mod db;
+mod projections;
 mod serve;
 mod token;
 
@@ -57,6 +58,9 @@ pub enum Command {
     Migrate,
     /// Mint a bearer token signed with the service's key (development, standalone sign-in).
     Token(token::TokenArgs),
+    /// Projections: status, and rebuilds from the log.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
     /// Manage the embedded PostgreSQL cluster of the data directory.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -105,6 +109,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitC
         Command::Migrate => serve::migrate_only(config).await,
         Command::Token(args) => token::run(args, &config),
         Command::Db(cmd) => db::run(cmd, config).await,
+        Command::Projections(cmd) => projections::run(cmd, config).await,
         Command::Audit(cmd) => audit::run(cmd, config).await,
         Command::Bench(cmd) => crate::bench::run(cmd, config).await,
     }

@@ -18,7 +18,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
     let state = AppState::new(config.clone(), database.pool.clone())?;
-    let app = crate::http::app(state);
+    state.start_runners().await;
+    let app = crate::http::app(state.clone());
     tracing::info!(listen = %local, public_url = %config.public_url, "shareledger is serving");
     eprintln!(
         "shareledger listening on http://{local} (links use {})",
@@ -32,6 +33,8 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     .await
     .context("HTTP server failed")?;
     tracing::info!("shutting down");
+    state.runners().stop();
+    drop(state);
     database.close().await;
     Ok(ExitCode::SUCCESS)
 }

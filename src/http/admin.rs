@@ -20,6 +20,44 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_policy, put_policy))
         .routes(routes!(enterprise_quota))
+        .routes(routes!(projections))
+        .routes(routes!(rebuild_projection))
+}
+
+/// Every projection: position, lag in events and seconds, state (admins).
+#[utoipa::path(get, path = "/api/v1/admin/projections", tag = "admin",
+    responses((status = 200, description = "Projection states", body = Vec<crate::service::projections::ProjectionStatus>), (status = 403, description = "Admins only", body = Problem)),
+    security(("bearer" = [])))]
+async fn projections(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<Vec<crate::service::projections::ProjectionStatus>>, ApiError> {
+    super::auth::require_any(&actor, &[shareledger_domain::Role::Admin])?;
+    Ok(Json(crate::service::projections::status(&state).await?))
+}
+
+/// Rebuild a projection from the log while the service keeps answering from the old tables;
+/// the new ones are swapped in when caught up (admins). Progress shows in the status.
+#[utoipa::path(post, path = "/api/v1/admin/projections/{name}/rebuild", tag = "admin", params(("name" = String, Path)),
+    responses(
+        (status = 202, description = "Rebuild started", body = crate::service::projections::ProjectionStatus),
+        (status = 404, description = "No such projection", body = Problem),
+        (status = 409, description = "Already rebuilding", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn rebuild_projection(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    super::extract::Path(name): super::extract::Path<String>,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        Json<crate::service::projections::ProjectionStatus>,
+    ),
+    ApiError,
+> {
+    let status = crate::service::projections::start_rebuild(&state, &actor, &name).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(status)))
 }
 
 /// The enterprise's sharing policy (admins).

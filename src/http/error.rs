@@ -166,6 +166,12 @@ impl From<RuntimeError> for ApiError {
     }
 }
 
+impl From<crate::store::LogError> for ApiError {
+    fn from(e: crate::store::LogError) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()

@@ -14,6 +14,9 @@ use super::error::ErrorCause;
 /// The header carrying the request id, in and out.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The log position a write committed (pass it as `min_position` to read your writes).
+pub static POSITION: HeaderName = HeaderName::from_static("shareledger-position");
+
 /// The id of the current request, for handlers that record it (e.g. in event metadata).
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
@@ -40,7 +43,12 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let span =
         tracing::info_span!("http.request", http.method = %method, http.route = %route, request.id = %request_id);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let (mut response, written) = crate::runtime::position::track(next.run(request).instrument(span.clone())).await;
+    if let Some(cursor) = written
+        && let Ok(value) = HeaderValue::from_str(&crate::runtime::position::format(cursor))
+    {
+        response.headers_mut().insert(POSITION.clone(), value);
+    }
     let status = response.status();
     let elapsed = started.elapsed();
     let labels = [

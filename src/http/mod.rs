@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod ops;
 pub mod request;
 pub mod shares;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -68,6 +69,7 @@ pub fn api(max_upload_bytes: u64) -> (Router<AppState>, OpenApiDoc) {
         .merge(admin::router())
         .merge(me::router())
         .merge(links::router(max_upload_bytes))
+        .merge(stats::router())
         .split_for_parts()
 }
 

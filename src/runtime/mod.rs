@@ -9,6 +9,7 @@
 
 mod hooks;
 mod load;
+pub mod position;
 mod retry;
 
 use chrono::{DateTime, Utc};
@@ -69,6 +70,12 @@ pub enum RuntimeError {
     Decode(#[from] DecodeError),
     #[error("the aggregate state cannot be (de)serialized")]
     State(#[source] serde_json::Error),
+}
+
+impl From<crate::store::LogError> for RuntimeError {
+    fn from(e: crate::store::LogError) -> Self {
+        RuntimeError::Store(e.into())
+    }
 }
 
 impl From<sqlx::Error> for RuntimeError {
@@ -157,8 +164,9 @@ impl Runtime {
                 .await;
             match outcome {
                 Ok(Attempt::Done(Ok(done))) => {
-                    if !done.events.is_empty() {
+                    if let Some(cursor) = done.cursor() {
                         self.store.committed();
+                        position::record(cursor);
                     }
                     return Ok(Ok(done));
                 }

@@ -8,10 +8,13 @@ pub mod hooks;
 pub mod links;
 pub mod outcome;
 pub mod policy;
+pub mod projections;
 pub mod qr;
 pub mod quota;
 pub mod recipient;
+pub mod runners;
 pub mod secrets;
 pub mod shares;
+pub mod stats;
 
 pub use outcome::Outcome;

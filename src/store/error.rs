@@ -34,6 +34,15 @@ impl StoreError {
     }
 }
 
+impl From<shareledger_projections::log::LogError> for StoreError {
+    fn from(e: shareledger_projections::log::LogError) -> Self {
+        match e {
+            shareledger_projections::log::LogError::Database(e) => e.into(),
+            shareledger_projections::log::LogError::Corrupt(detail) => StoreError::Corrupt(detail),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if is_unavailable_sqlx(&e) {

@@ -19,7 +19,8 @@ pub use error::{StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_vi
 pub use event::{Cursor, EventMetadata, NewEvent, StoredEvent, StreamHead};
 pub use notify::{CHANNEL, LogTail, Notifier, Wakeup};
 pub use read::{
-    decode_event, events_by_id, read_all, read_stream, read_stream_until, stream_all, stream_head, visible_head,
+    LogError, decode_event, events_by_id, read_all, read_all_committed, read_stream, read_stream_until, stream_all,
+    stream_head, visible_head,
 };
 pub use snapshot::{Snapshot, load_snapshot, save_snapshot};
 
@@ -102,16 +103,16 @@ impl EventStore {
 
     /// The events of a stream after a version.
     pub async fn read_stream(&self, stream_id: &str, after_version: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        read_stream(&self.pool, stream_id, after_version).await
+        Ok(read_stream(&self.pool, stream_id, after_version).await?)
     }
 
     /// A stream's current head.
     pub async fn stream_head(&self, stream_id: &str) -> Result<StreamHead, StoreError> {
-        stream_head(&self.pool, stream_id).await
+        Ok(stream_head(&self.pool, stream_id).await?)
     }
 
     /// Up to `limit` events after `after` in gap-free catch-up order.
     pub async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        read_all(&self.pool, after, limit).await
+        Ok(read_all(&self.pool, after, limit).await?)
     }
 }

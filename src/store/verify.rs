@@ -7,7 +7,8 @@ use sqlx::PgPool;
 use super::chain::{HashInput, ZERO_HASH, event_hash};
 use super::error::StoreError;
 use super::event::StoredEvent;
-use super::read::{decode_event, event_columns};
+use super::read::decode_event;
+use shareledger_projections::event_columns;
 
 /// What is wrong with one event of a chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

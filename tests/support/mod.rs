@@ -317,3 +317,70 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// The cursor of the last committed event (what catching up means in a test).
+pub async fn last_committed(pool: &sqlx::PgPool) -> shareledger::store::Cursor {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT tx_id::text, global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    row.map_or(shareledger::store::Cursor::START, |(tx, p)| {
+        shareledger::store::Cursor {
+            tx_id: tx.parse().unwrap(),
+            position: p,
+        }
+    })
+}
+
+/// Applies every committed event to the asynchronous projections (as their runners would),
+/// waiting out transactions of other tests that hold the visibility horizon back.
+pub async fn catch_up(db: &TestDb) {
+    use shareledger_projections::projection::{ALL, Kind};
+    let target = last_committed(&db.pool).await;
+    let mut conn = db.connection().await;
+    for p in ALL.iter().copied().filter(|p| p.kind() == Kind::Async) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            shareledger_projections::runner::step(&mut conn, p, 1000).await.unwrap();
+            let at = shareledger_projections::checkpoint::load(&db.pool, p.name(), false)
+                .await
+                .unwrap();
+            if at.cursor >= target {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} did not catch up", p.name());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Rebuilds every projection from zero into shadow tables and returns the differences with the
+/// live tables (`(projection, table, only live, only rebuilt)`), then discards the shadows.
+pub async fn rebuilt_differences(db: &TestDb) -> Vec<(String, String, i64, i64)> {
+    use shareledger_projections::{projection::ALL, rebuild};
+    let target = last_committed(&db.pool).await;
+    let mut shadows = Vec::new();
+    for p in ALL.iter().copied() {
+        shadows.push(rebuild::prepare(&db.connect, p).await.unwrap());
+    }
+    let mut reader = db.connection().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while shadows.iter().any(|s| s.cursor < target) {
+        rebuild::replay(&mut reader, &mut shadows, 500, |_| {}).await.unwrap();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rebuild did not reach the end of the log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut out = Vec::new();
+    for mut shadow in shadows {
+        for (table, live, rebuilt) in rebuild::differences(&mut shadow).await.unwrap() {
+            out.push((shadow.projection.name().to_owned(), table, live, rebuilt));
+        }
+        rebuild::discard(shadow).await.unwrap();
+    }
+    out
+}

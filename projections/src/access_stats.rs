@@ -1,0 +1,447 @@
+//! Access statistics: per share, per hour and per day in the enterprise's time zone, counts by
+//! operation and outcome (granted, or refused with its reason) and unique visitors; daily roll-ups
+//! per enterprise for analysts. A batch is aggregated in memory and written with a few bulk
+//! upserts, so rebuilding from a long log is fast.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, DurationRound, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use shareledger_domain::log::StoredEvent;
+use sqlx::{PgConnection, PgExecutor, Row};
+use uuid::Uuid;
+
+use crate::ProjectionError;
+use crate::audit_index::{operation_outcome, share_of};
+
+type Counts<K> = HashMap<K, i64>;
+
+#[derive(Default)]
+struct Batch {
+    hourly: Counts<(Uuid, DateTime<Utc>, String, String, String)>,
+    daily: Counts<(Uuid, NaiveDate, String, String, String)>,
+    enterprise: Counts<(String, NaiveDate, String, String, String)>,
+    visitors_hourly: HashSet<(Uuid, DateTime<Utc>, String)>,
+    visitors_daily: HashSet<(Uuid, NaiveDate, String)>,
+    enterprise_visitors: HashSet<(String, NaiveDate, String)>,
+}
+
+/// The local hour (as the instant it starts) and local day of `at` in `tz`.
+pub fn buckets(at: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, NaiveDate) {
+    let local = at.with_timezone(&tz);
+    let hour = local.duration_trunc(chrono::Duration::hours(1)).unwrap_or(local);
+    (hour.with_timezone(&Utc), local.date_naive())
+}
+
+/// Applies a batch.
+pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    let (mut shares, mut zones) = lookups(conn, events).await?;
+    let mut batch = Batch::default();
+    let mut new_shares = Vec::new();
+    let mut zone_changes = Vec::new();
+    for e in events {
+        if let Some(enterprise) = e.stream_id.strip_prefix("policy-") {
+            if e.event_type == "TimeZoneChanged"
+                && let Some(tz) = e.payload.get("time_zone").and_then(|v| v.as_str())
+            {
+                zones.insert(enterprise.to_owned(), tz.parse().unwrap_or(Tz::UTC));
+                zone_changes.push((enterprise.to_owned(), tz.to_owned()));
+            }
+            continue;
+        }
+        let Some(share) = share_of(e) else { continue };
+        if e.event_type == "ShareCreated" {
+            if let Some(enterprise) = e.payload.get("enterprise_id").and_then(|v| v.as_str()) {
+                shares.insert(share, enterprise.to_owned());
+                new_shares.push((share, enterprise.to_owned()));
+            }
+            continue;
+        }
+        let (Some(operation), Some(outcome)) = operation_outcome(e) else {
+            continue;
+        };
+        let Some(enterprise) = shares.get(&share).cloned() else {
+            continue;
+        };
+        let tz = zones.get(&enterprise).copied().unwrap_or(Tz::UTC);
+        let (hour, day) = buckets(e.occurred_at, tz);
+        let (outcome, reason) = match outcome.strip_prefix("refused:") {
+            Some(reason) => ("refused".to_owned(), reason.to_owned()),
+            None => (outcome, String::new()),
+        };
+        *batch
+            .hourly
+            .entry((share, hour, operation.clone(), outcome.clone(), reason.clone()))
+            .or_default() += 1;
+        *batch
+            .daily
+            .entry((share, day, operation.clone(), outcome.clone(), reason.clone()))
+            .or_default() += 1;
+        *batch
+            .enterprise
+            .entry((enterprise.clone(), day, operation, outcome, reason))
+            .or_default() += 1;
+        if let Some(visitor) = e.metadata.get("actor").and_then(|v| v.as_str()) {
+            batch.visitors_hourly.insert((share, hour, visitor.to_owned()));
+            batch.visitors_daily.insert((share, day, visitor.to_owned()));
+            batch.enterprise_visitors.insert((enterprise, day, visitor.to_owned()));
+        }
+    }
+    write(conn, batch, new_shares, zone_changes).await
+}
+
+/// The enterprise of each share and the time zone of each enterprise the batch needs.
+async fn lookups(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+) -> Result<(HashMap<Uuid, String>, HashMap<String, Tz>), ProjectionError> {
+    let ids: Vec<Uuid> = events
+        .iter()
+        .filter_map(share_of)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let shares: HashMap<Uuid, String> =
+        sqlx::query_as("SELECT share_id, enterprise_id FROM stats_shares WHERE share_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let zones: HashMap<String, Tz> =
+        sqlx::query_as::<_, (String, String)>("SELECT enterprise_id, time_zone FROM stats_time_zones")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(e, tz)| (e, tz.parse().unwrap_or(Tz::UTC)))
+            .collect();
+    Ok((shares, zones))
+}
+
+async fn write(
+    conn: &mut PgConnection,
+    b: Batch,
+    new_shares: Vec<(Uuid, String)>,
+    zone_changes: Vec<(String, String)>,
+) -> Result<(), ProjectionError> {
+    if !new_shares.is_empty() {
+        let (ids, ents): (Vec<Uuid>, Vec<String>) = new_shares.into_iter().unzip();
+        sqlx::query("INSERT INTO stats_shares SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING")
+            .bind(ids)
+            .bind(ents)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (enterprise, tz) in zone_changes {
+        sqlx::query("INSERT INTO stats_time_zones VALUES ($1, $2) ON CONFLICT (enterprise_id) DO UPDATE SET time_zone = EXCLUDED.time_zone")
+            .bind(enterprise)
+            .bind(tz)
+            .execute(&mut *conn)
+            .await?;
+    }
+    upsert_counts(
+        conn,
+        "INSERT INTO share_access_hourly AS t SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
+         ON CONFLICT (share_id, hour, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
+        b.hourly,
+    )
+    .await?;
+    upsert_counts(
+        conn,
+        "INSERT INTO share_access_daily AS t SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
+         ON CONFLICT (share_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
+        b.daily,
+    )
+    .await?;
+    upsert_counts(
+        conn,
+        "INSERT INTO enterprise_access_daily AS t SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
+         ON CONFLICT (enterprise_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
+        b.enterprise,
+    )
+    .await?;
+    if !b.visitors_hourly.is_empty() {
+        let (mut s, mut h, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for (a, b2, c) in b.visitors_hourly {
+            s.push(a);
+            h.push(b2);
+            v.push(c);
+        }
+        sqlx::query("INSERT INTO share_visitors_hourly SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING")
+            .bind(s)
+            .bind(h)
+            .bind(v)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !b.visitors_daily.is_empty() {
+        let (mut s, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for (a, b2, c) in b.visitors_daily {
+            s.push(a);
+            d.push(b2);
+            v.push(c);
+        }
+        sqlx::query("INSERT INTO share_visitors_daily SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING")
+            .bind(s)
+            .bind(d)
+            .bind(v)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !b.enterprise_visitors.is_empty() {
+        let (mut e, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for (a, b2, c) in b.enterprise_visitors {
+            e.push(a);
+            d.push(b2);
+            v.push(c);
+        }
+        sqlx::query("INSERT INTO enterprise_visitors_daily SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING")
+            .bind(e)
+            .bind(d)
+            .bind(v)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Counts keyed by (who, when, operation, outcome, reason), as the columns of one bulk upsert.
+struct CountColumns<A, B> {
+    who: Vec<A>,
+    when: Vec<B>,
+    operation: Vec<String>,
+    outcome: Vec<String>,
+    reason: Vec<String>,
+    count: Vec<i64>,
+}
+
+impl<A, B> From<Counts<(A, B, String, String, String)>> for CountColumns<A, B> {
+    fn from(counts: Counts<(A, B, String, String, String)>) -> Self {
+        let mut c = CountColumns {
+            who: Vec::with_capacity(counts.len()),
+            when: Vec::with_capacity(counts.len()),
+            operation: Vec::with_capacity(counts.len()),
+            outcome: Vec::with_capacity(counts.len()),
+            reason: Vec::with_capacity(counts.len()),
+            count: Vec::with_capacity(counts.len()),
+        };
+        for ((who, when, operation, outcome, reason), n) in counts {
+            c.who.push(who);
+            c.when.push(when);
+            c.operation.push(operation);
+            c.outcome.push(outcome);
+            c.reason.push(reason);
+            c.count.push(n);
+        }
+        c
+    }
+}
+
+async fn upsert_counts<A, B>(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    counts: Counts<(A, B, String, String, String)>,
+) -> Result<(), ProjectionError>
+where
+    Vec<A>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    Vec<B>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let c = CountColumns::from(counts);
+    sqlx::query(sql)
+        .bind(c.who)
+        .bind(c.when)
+        .bind(c.operation)
+        .bind(c.outcome)
+        .bind(c.reason)
+        .bind(c.count)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One bucket of a statistics series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Bucket {
+    /// The bucket's start: a date (`YYYY-MM-DD`) or an instant (RFC 3339) for hours.
+    pub bucket: String,
+    pub opens: i64,
+    pub previews: i64,
+    pub downloads: i64,
+    pub saves: i64,
+    pub uploads: i64,
+    pub edits: i64,
+    pub refused: i64,
+    pub refused_by_reason: std::collections::BTreeMap<String, i64>,
+    pub unique_visitors: i64,
+}
+
+impl Bucket {
+    fn add(&mut self, operation: &str, outcome: &str, reason: &str, n: i64) {
+        if outcome == "refused" {
+            self.refused += n;
+            *self.refused_by_reason.entry(reason.to_owned()).or_default() += n;
+            return;
+        }
+        match operation {
+            "open" => self.opens += n,
+            "preview" => self.previews += n,
+            "download" => self.downloads += n,
+            "save" => self.saves += n,
+            "upload" => self.uploads += n,
+            "edit" => self.edits += n,
+            _ => {}
+        }
+    }
+}
+
+/// A share's series between two days (inclusive), by day or by hour, and the totals.
+pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
+    db: E,
+    share: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    hourly: bool,
+    tz: Tz,
+) -> Result<(Vec<Bucket>, Bucket), sqlx::Error> {
+    let (start, _) = day_bounds(from, tz);
+    let (_, end) = day_bounds(to, tz);
+    let mut series: std::collections::BTreeMap<String, Bucket> = std::collections::BTreeMap::new();
+    let mut totals = Bucket {
+        bucket: "total".into(),
+        ..Bucket::default()
+    };
+    let counts = if hourly {
+        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), operation, outcome, reason, count FROM share_access_hourly WHERE share_id = $1 AND hour >= $2 AND hour < $3")
+            .bind(share)
+            .bind(start)
+            .bind(end)
+            .fetch_all(db)
+            .await?
+    } else {
+        sqlx::query("SELECT day::text, operation, outcome, reason, count FROM share_access_daily WHERE share_id = $1 AND day >= $2 AND day <= $3")
+            .bind(share)
+            .bind(from)
+            .bind(to)
+            .fetch_all(db)
+            .await?
+    };
+    for row in counts {
+        let key: String = row.get(0);
+        let (op, outcome, reason, n): (String, String, String, i64) = (row.get(1), row.get(2), row.get(3), row.get(4));
+        series
+            .entry(key.clone())
+            .or_insert_with(|| Bucket {
+                bucket: key,
+                ..Bucket::default()
+            })
+            .add(&op, &outcome, &reason, n);
+        totals.add(&op, &outcome, &reason, n);
+    }
+    let visitors = if hourly {
+        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(*) FROM share_visitors_hourly WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1")
+            .bind(share)
+            .bind(start)
+            .bind(end)
+            .fetch_all(db)
+            .await?
+    } else {
+        sqlx::query("SELECT day::text, count(*) FROM share_visitors_daily WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
+            .bind(share)
+            .bind(from)
+            .bind(to)
+            .fetch_all(db)
+            .await?
+    };
+    for row in visitors {
+        let key: String = row.get(0);
+        series
+            .entry(key.clone())
+            .or_insert_with(|| Bucket {
+                bucket: key,
+                ..Bucket::default()
+            })
+            .unique_visitors = row.get(1);
+    }
+    totals.unique_visitors = sqlx::query_scalar(
+        "SELECT count(DISTINCT visitor) FROM share_visitors_daily WHERE share_id = $1 AND day >= $2 AND day <= $3",
+    )
+    .bind(share)
+    .bind(from)
+    .bind(to)
+    .fetch_one(db)
+    .await?;
+    Ok((series.into_values().collect(), totals))
+}
+
+/// An enterprise's daily series between two days (inclusive), and the totals.
+pub async fn enterprise_series<'c, E: PgExecutor<'c> + Copy>(
+    db: E,
+    enterprise: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(Vec<Bucket>, Bucket), sqlx::Error> {
+    let mut series: std::collections::BTreeMap<String, Bucket> = std::collections::BTreeMap::new();
+    let mut totals = Bucket {
+        bucket: "total".into(),
+        ..Bucket::default()
+    };
+    let rows = sqlx::query("SELECT day::text, operation, outcome, reason, count FROM enterprise_access_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
+        .bind(enterprise)
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await?;
+    for row in rows {
+        let key: String = row.get(0);
+        let (op, outcome, reason, n): (String, String, String, i64) = (row.get(1), row.get(2), row.get(3), row.get(4));
+        series
+            .entry(key.clone())
+            .or_insert_with(|| Bucket {
+                bucket: key,
+                ..Bucket::default()
+            })
+            .add(&op, &outcome, &reason, n);
+        totals.add(&op, &outcome, &reason, n);
+    }
+    let visitors = sqlx::query("SELECT day::text, count(*) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
+        .bind(enterprise)
+        .bind(from)
+        .bind(to)
+        .fetch_all(db)
+        .await?;
+    for row in visitors {
+        let key: String = row.get(0);
+        series
+            .entry(key.clone())
+            .or_insert_with(|| Bucket {
+                bucket: key,
+                ..Bucket::default()
+            })
+            .unique_visitors = row.get(1);
+    }
+    totals.unique_visitors = sqlx::query_scalar("SELECT count(DISTINCT visitor) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
+        .bind(enterprise)
+        .bind(from)
+        .bind(to)
+        .fetch_one(db)
+        .await?;
+    Ok((series.into_values().collect(), totals))
+}
+
+/// The instants a local day starts and ends at.
+pub fn day_bounds(day: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .unwrap_or_else(|| {
+                Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+                    .with_timezone(&tz)
+            })
+            .with_timezone(&Utc)
+    };
+    (start(day), start(day.succ_opt().unwrap_or(day)))
+}

@@ -1,0 +1,197 @@
+//! Reading the log: one stream in version order, or the whole log in gap-free catch-up order.
+//! (The service's store writes the log and re-exports these readers.)
+//!
+//! Catch-up order is `(tx_id, global_position)`, read only below the oldest transaction still
+//! running (`pg_snapshot_xmin(pg_current_snapshot())`). Positions are handed out before commit,
+//! so a reader ordering by position alone could pass a position whose transaction commits later
+//! and skip it forever; no transaction below xmin can still add rows, so this order never skips.
+
+use futures_util::TryStreamExt;
+use shareledger_domain::log::{Cursor, Hash, StoredEvent, StreamHead};
+use sqlx::{PgExecutor, Row, postgres::PgRow};
+use uuid::Uuid;
+
+/// Reading the log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("corrupt event row: {0}")]
+    Corrupt(String),
+}
+
+/// The columns every event query selects, in the order `decode_event` reads them.
+#[macro_export]
+macro_rules! event_columns {
+    () => {
+        "global_position, tx_id::text AS tx_id, stream_id, stream_version, event_id, event_type, \
+         schema_version, payload, metadata, occurred_at, recorded_at, prev_hash, hash"
+    };
+}
+
+/// Decodes a row selected with `event_columns!()`.
+pub fn decode_event(row: &PgRow) -> Result<StoredEvent, LogError> {
+    let tx: String = row.try_get("tx_id")?;
+    Ok(StoredEvent {
+        global_position: row.try_get("global_position")?,
+        tx_id: tx.parse().map_err(|_| LogError::Corrupt(format!("tx_id {tx:?}")))?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: row.try_get("stream_version")?,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        occurred_at: row.try_get("occurred_at")?,
+        recorded_at: row.try_get("recorded_at")?,
+        prev_hash: to_hash(row.try_get("prev_hash")?)?,
+        hash: to_hash(row.try_get("hash")?)?,
+    })
+}
+
+/// A 32-byte digest from a `bytea` column.
+pub fn to_hash(bytes: Vec<u8>) -> Result<Hash, LogError> {
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| LogError::Corrupt(format!("hash of {} bytes", b.len())))
+}
+
+/// The events of one stream after `after_version`, in version order.
+pub async fn read_stream<'c>(
+    db: impl PgExecutor<'c>,
+    stream_id: &str,
+    after_version: i64,
+) -> Result<Vec<StoredEvent>, LogError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version"
+    );
+    let rows = sqlx::query(SQL)
+        .bind(stream_id)
+        .bind(after_version)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode_event).collect()
+}
+
+/// The events of one stream recorded up to `until` (inclusive), in version order.
+pub async fn read_stream_until<'c>(
+    db: impl PgExecutor<'c>,
+    stream_id: &str,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<StoredEvent>, LogError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE stream_id = $1 AND recorded_at <= $2 ORDER BY stream_version"
+    );
+    let rows = sqlx::query(SQL).bind(stream_id).bind(until).fetch_all(db).await?;
+    rows.iter().map(decode_event).collect()
+}
+
+/// The current head of a stream (`StreamHead::EMPTY` when it has no events).
+pub async fn stream_head<'c>(db: impl PgExecutor<'c>, stream_id: &str) -> Result<StreamHead, LogError> {
+    let row = sqlx::query(
+        "SELECT stream_version, hash FROM events WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1",
+    )
+    .bind(stream_id)
+    .fetch_optional(db)
+    .await?;
+    match row {
+        None => Ok(StreamHead::EMPTY),
+        Some(row) => Ok(StreamHead {
+            version: row.try_get(0)?,
+            hash: to_hash(row.try_get(1)?)?,
+        }),
+    }
+}
+
+/// Up to `limit` events after `after`, in gap-free catch-up order.
+pub async fn read_all<'c>(db: impl PgExecutor<'c>, after: Cursor, limit: i64) -> Result<Vec<StoredEvent>, LogError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events \
+         WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id, global_position LIMIT $3"
+    );
+    let rows = sqlx::query(SQL)
+        .bind(after.tx_id.to_string())
+        .bind(after.position)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode_event).collect()
+}
+
+/// Every committed event after `after`, regardless of the visibility horizon. Only correct
+/// when no transaction that could still append is relevant (a rebuild's final catch-up under
+/// a lock that keeps writers of the projection out).
+pub async fn read_all_committed<'c>(db: impl PgExecutor<'c>, after: Cursor) -> Result<Vec<StoredEvent>, LogError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) ORDER BY tx_id, global_position"
+    );
+    let rows = sqlx::query(SQL)
+        .bind(after.tx_id.to_string())
+        .bind(after.position)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode_event).collect()
+}
+
+/// Streams every event after `after` in catch-up order without holding them all in memory.
+pub fn stream_all<'c, E>(db: E, after: Cursor) -> impl futures_util::Stream<Item = Result<StoredEvent, LogError>> + 'c
+where
+    E: PgExecutor<'c> + 'c,
+{
+    const SQL: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events \
+         WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id, global_position"
+    );
+    sqlx::query(SQL)
+        .bind(after.tx_id.to_string())
+        .bind(after.position)
+        .fetch(db)
+        .map_err(LogError::from)
+        .and_then(|row| async move { decode_event(&row) })
+}
+
+/// The cursor of the last event a catch-up reader could see now (`Cursor::START` if none).
+pub async fn visible_head<'c>(db: impl PgExecutor<'c>) -> Result<Cursor, LogError> {
+    let row = sqlx::query(
+        "SELECT tx_id::text, global_position FROM events \
+         WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    match row {
+        None => Ok(Cursor::START),
+        Some(row) => {
+            let tx: String = row.try_get(0)?;
+            Ok(Cursor {
+                tx_id: tx.parse().map_err(|_| LogError::Corrupt(format!("tx_id {tx:?}")))?,
+                position: row.try_get(1)?,
+            })
+        }
+    }
+}
+
+/// The stored events with these ids (any order).
+pub async fn events_by_id<'c>(db: impl PgExecutor<'c>, ids: &[Uuid]) -> Result<Vec<StoredEvent>, LogError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE event_id = ANY($1) ORDER BY global_position"
+    );
+    let rows = sqlx::query(SQL).bind(ids).fetch_all(db).await?;
+    rows.iter().map(decode_event).collect()
+}

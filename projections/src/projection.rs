@@ -1,0 +1,116 @@
+//! What a projection is, and the list of them.
+
+use futures_util::future::BoxFuture;
+use shareledger_domain::log::StoredEvent;
+use sqlx::PgConnection;
+
+use crate::ProjectionError;
+
+/// How a projection is kept current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Applied in the append transaction by the writers (always current).
+    Inline,
+    /// Applied after commit by a runner following the log.
+    Async,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Inline => "inline",
+            Kind::Async => "async",
+        }
+    }
+}
+
+/// A read model built from events. `apply` writes through unqualified table names, so a
+/// rebuild can point it at fresh copies of its tables (see `rebuild`).
+pub trait Projection: Send + Sync {
+    /// Stable name (checkpoints, API, CLI).
+    fn name(&self) -> &'static str;
+    /// The tables it owns, rebuilt and swapped together.
+    fn tables(&self) -> &'static [&'static str];
+    fn kind(&self) -> Kind;
+    /// Applies events in log order (events it does not care about are skipped).
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+}
+
+macro_rules! projection {
+    ($ty:ident, $name:literal, $kind:expr, [$($table:literal),+], $apply:path) => {
+        /// The projection, as a value.
+        pub struct $ty;
+
+        impl Projection for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn tables(&self) -> &'static [&'static str] {
+                &[$($table),+]
+            }
+            fn kind(&self) -> Kind {
+                $kind
+            }
+            fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+                Box::pin($apply(conn, events))
+            }
+        }
+    };
+}
+
+projection!(
+    MyShareLinks,
+    "my_share_links",
+    Kind::Inline,
+    ["my_share_links"],
+    crate::my_share_links::apply
+);
+projection!(
+    DriveItems,
+    "drive_items",
+    Kind::Inline,
+    ["drive_items"],
+    crate::drive_items::apply
+);
+projection!(
+    QuotaUsage,
+    "quota_usage",
+    Kind::Inline,
+    ["quota_usage", "quota_access_seen"],
+    crate::quota_usage::apply
+);
+projection!(
+    ShareAccessStats,
+    "share_access_stats",
+    Kind::Async,
+    [
+        "stats_shares",
+        "stats_time_zones",
+        "share_access_hourly",
+        "share_access_daily",
+        "share_visitors_hourly",
+        "share_visitors_daily",
+        "enterprise_access_daily",
+        "enterprise_visitors_daily"
+    ],
+    crate::access_stats::apply
+);
+projection!(
+    AuditIndex,
+    "audit_index",
+    Kind::Async,
+    ["audit_index"],
+    crate::audit_index::apply
+);
+
+/// Every projection of the service.
+pub static ALL: [&dyn Projection; 5] = [&MyShareLinks, &DriveItems, &QuotaUsage, &ShareAccessStats, &AuditIndex];
+
+/// A projection by name.
+pub fn find(name: &str) -> Option<&'static dyn Projection> {
+    ALL.iter().copied().find(|p| p.name() == name)
+}

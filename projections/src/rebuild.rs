@@ -1,0 +1,235 @@
+//! Rebuilding projections while the service keeps answering from the old tables.
+//!
+//! 1. Fresh copies of the projection's tables in a schema of its own (`rebuild_<name>`); the
+//!    rebuild's connection puts that schema first on its `search_path`, so the projection's
+//!    ordinary code writes into the copies.
+//! 2. The whole log is replayed into them in batches (one reader, memory bounded by the batch).
+//! 3. The swap, in one transaction: writers of the projection are held off (async: the runner's
+//!    apply lock; inline: the tables' exclusive lock), the last events are applied, the copies
+//!    replace the live tables, and an async projection's checkpoint moves to where the copies are.
+//!    Readers see the old tables until that commit and the complete new ones after it.
+
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use shareledger_domain::log::Cursor;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use crate::projection::{Kind, Projection};
+use crate::runner::{lock_key, log_error};
+use crate::{ProjectionError, checkpoint, log};
+
+/// A projection replayed into its shadow tables.
+pub struct Shadow {
+    pub projection: &'static dyn Projection,
+    conn: PgConnection,
+    pub cursor: Cursor,
+    pub applied: i64,
+    pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn schema(p: &dyn Projection) -> String {
+    format!("rebuild_{}", p.name())
+}
+
+async fn exec(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(sql)).execute(conn).await.map(|_| ())
+}
+
+/// Creates the projection's empty shadow tables and a connection writing into them.
+pub async fn prepare(
+    connect: &PgConnectOptions,
+    projection: &'static dyn Projection,
+) -> Result<Shadow, ProjectionError> {
+    let mut conn = PgConnection::connect_with(connect).await?;
+    let schema = schema(projection);
+    exec(&mut conn, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await?;
+    exec(&mut conn, format!("CREATE SCHEMA {schema}")).await?;
+    for table in projection.tables() {
+        exec(
+            &mut conn,
+            format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"),
+        )
+        .await?;
+    }
+    exec(&mut conn, format!("SET search_path = {schema}, public")).await?;
+    Ok(Shadow {
+        projection,
+        conn,
+        cursor: Cursor::START,
+        applied: 0,
+        last_event_at: None,
+    })
+}
+
+/// Replays the log into the shadows from where they stand until caught up, reading the log once
+/// for all of them. `progress` gets the number of events read so far.
+pub async fn replay(
+    reader: &mut PgConnection,
+    shadows: &mut [Shadow],
+    batch: i64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, ProjectionError> {
+    let mut cursor = shadows.iter().map(|s| s.cursor).min().unwrap_or(Cursor::START);
+    let mut read = 0u64;
+    loop {
+        let events = log::read_all(&mut *reader, cursor, batch).await.map_err(log_error)?;
+        let Some(last) = events.last() else { return Ok(read) };
+        let next = last.cursor();
+        let applies = shadows.iter_mut().map(|shadow| {
+            let mine: Vec<_> = events.iter().filter(|e| e.cursor() > shadow.cursor).cloned().collect();
+            async move {
+                if let Some(last) = mine.last() {
+                    let mut tx = shadow.conn.begin().await?;
+                    shadow.projection.apply(&mut tx, &mine).await?;
+                    tx.commit().await?;
+                    shadow.cursor = last.cursor();
+                    shadow.applied += mine.len() as i64;
+                    shadow.last_event_at = Some(last.recorded_at);
+                }
+                Ok::<(), ProjectionError>(())
+            }
+        });
+        for result in join_all(applies).await {
+            result?;
+        }
+        read += events.len() as u64;
+        cursor = next;
+        progress(read);
+    }
+}
+
+/// Swaps a caught-up shadow in for the live tables.
+pub async fn swap(mut shadow: Shadow) -> Result<(), ProjectionError> {
+    let p = shadow.projection;
+    let (schema, retired) = (schema(p), format!("retired_{}", p.name()));
+    let mut tx = shadow.conn.begin().await?;
+    let tail = match p.kind() {
+        Kind::Async => {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock_key("apply", p.name()))
+                .execute(&mut *tx)
+                .await?;
+            let mut tail = Vec::new();
+            loop {
+                let more = log::read_all(&mut *tx, shadow.cursor, 10_000)
+                    .await
+                    .map_err(log_error)?;
+                let Some(last) = more.last() else { break };
+                shadow.cursor = last.cursor();
+                tail.extend(more);
+            }
+            tail
+        }
+        Kind::Inline => {
+            let tables: Vec<String> = p.tables().iter().map(|t| format!("public.{t}")).collect();
+            exec(
+                &mut tx,
+                format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", tables.join(", ")),
+            )
+            .await?;
+            // Nobody can be writing these tables now: every committed event counts, even those
+            // above a visibility horizon held back by unrelated transactions.
+            let tail = log::read_all_committed(&mut *tx, shadow.cursor)
+                .await
+                .map_err(log_error)?;
+            if let Some(last) = tail.last() {
+                shadow.cursor = last.cursor();
+            }
+            tail
+        }
+    };
+    if let Some(last) = tail.last() {
+        p.apply(&mut tx, &tail).await?;
+        shadow.applied += tail.len() as i64;
+        shadow.last_event_at = Some(last.recorded_at);
+    }
+    exec(&mut tx, format!("DROP SCHEMA IF EXISTS {retired} CASCADE")).await?;
+    exec(&mut tx, format!("CREATE SCHEMA {retired}")).await?;
+    for table in p.tables() {
+        exec(&mut tx, format!("ALTER TABLE public.{table} SET SCHEMA {retired}")).await?;
+        exec(&mut tx, format!("ALTER TABLE {schema}.{table} SET SCHEMA public")).await?;
+    }
+    if p.kind() == Kind::Async {
+        checkpoint::set(&mut *tx, p.name(), shadow.cursor, shadow.applied, shadow.last_event_at).await?;
+    }
+    tx.commit().await?;
+    exec(&mut shadow.conn, format!("DROP SCHEMA IF EXISTS {retired} CASCADE")).await?;
+    exec(&mut shadow.conn, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await?;
+    Ok(())
+}
+
+/// Rows that differ between the live tables and the shadow copies (for tests and checks):
+/// `(table, only in live, only in rebuilt)`.
+pub async fn differences(shadow: &mut Shadow) -> Result<Vec<(String, i64, i64)>, ProjectionError> {
+    let schema = schema(shadow.projection);
+    let mut out = Vec::new();
+    for table in shadow.projection.tables() {
+        let count =
+            |a: &str, b: &str| format!("SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) d");
+        let live: i64 = sqlx::query_scalar(AssertSqlSafe(count(
+            &format!("public.{table}"),
+            &format!("{schema}.{table}"),
+        )))
+        .fetch_one(&mut shadow.conn)
+        .await?;
+        let rebuilt: i64 = sqlx::query_scalar(AssertSqlSafe(count(
+            &format!("{schema}.{table}"),
+            &format!("public.{table}"),
+        )))
+        .fetch_one(&mut shadow.conn)
+        .await?;
+        out.push(((*table).to_owned(), live, rebuilt));
+    }
+    Ok(out)
+}
+
+/// Drops a shadow without swapping it in.
+pub async fn discard(mut shadow: Shadow) -> Result<(), ProjectionError> {
+    exec(
+        &mut shadow.conn,
+        format!("DROP SCHEMA IF EXISTS {} CASCADE", schema(shadow.projection)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a full rebuild did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rebuilt {
+    pub projections: Vec<String>,
+    pub events: u64,
+    pub seconds: f64,
+}
+
+impl Rebuilt {
+    /// Events read per second.
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Rebuilds projections from the whole log and swaps each in when caught up.
+pub async fn rebuild(
+    connect: &PgConnectOptions,
+    projections: &[&'static dyn Projection],
+    batch: i64,
+    progress: impl FnMut(u64),
+) -> Result<Rebuilt, ProjectionError> {
+    let started = Instant::now();
+    let mut shadows = Vec::new();
+    for p in projections {
+        shadows.push(prepare(connect, *p).await?);
+    }
+    let mut reader = PgConnection::connect_with(connect).await?;
+    let events = replay(&mut reader, &mut shadows, batch, progress).await?;
+    for shadow in shadows {
+        swap(shadow).await?;
+    }
+    Ok(Rebuilt {
+        projections: projections.iter().map(|p| p.name().to_owned()).collect(),
+        events,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
