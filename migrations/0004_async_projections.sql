@@ -41,18 +41,16 @@ CREATE TABLE share_access_daily (
     count     bigint NOT NULL,
     PRIMARY KEY (share_id, day, operation, outcome, reason)
 );
-CREATE TABLE share_visitors_hourly (
+-- Who visited a share in which local hour (and so on which local day): unique visitors per
+-- hour are its rows, per day a count of distinct visitors over the day's hours.
+CREATE TABLE share_visitors (
     share_id uuid        NOT NULL,
     hour     timestamptz NOT NULL,
+    day      date        NOT NULL,
     visitor  text        NOT NULL,
     PRIMARY KEY (share_id, hour, visitor)
 );
-CREATE TABLE share_visitors_daily (
-    share_id uuid NOT NULL,
-    day      date NOT NULL,
-    visitor  text NOT NULL,
-    PRIMARY KEY (share_id, day, visitor)
-);
+CREATE INDEX share_visitors_day_idx ON share_visitors (share_id, day);
 CREATE TABLE enterprise_access_daily (
     enterprise_id text   NOT NULL,
     day           date   NOT NULL,
@@ -69,7 +67,12 @@ CREATE TABLE enterprise_visitors_daily (
     PRIMARY KEY (enterprise_id, day, visitor)
 );
 
--- audit_index: one flat, indexed row per event for the compliance queries.
+-- audit_index: one flat, indexed row per event for the compliance queries. Every event is
+-- attributed to the enterprise of its stream (a share's or an item's owner's), remembered here.
+CREATE TABLE audit_streams (
+    stream_id     text PRIMARY KEY,
+    enterprise_id text
+);
 CREATE TABLE audit_index (
     global_position bigint      PRIMARY KEY,
     tx_id           xid8        NOT NULL,

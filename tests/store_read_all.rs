@@ -180,3 +180,43 @@ async fn a_tailing_reader_sees_every_event_exactly_once_while_writers_pause_insi
         "delivered in strictly increasing (tx_id, position) order"
     );
 }
+
+#[tokio::test]
+async fn the_log_is_read_in_numeric_transaction_order_when_ids_gain_a_digit() {
+    let db = TestDb::new().await;
+    let store = EventStore::new(db.pool.clone());
+    let ids = [9u64, 10, 99, 100, 999, 1000];
+    for (i, _) in ids.iter().enumerate() {
+        store.append(&one(&format!("s-{i}"), &format!("e{i}"))).await.unwrap();
+    }
+    // Give the events transaction ids that cross digit boundaries (as a database owner with the
+    // append-only trigger off): text order would read 10, 100, 1000, 9, 99, 999.
+    let mut conn = db.connection().await;
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE events SET tx_id = '{id}'::xid8 WHERE payload->>'tag' = 'e{i}'"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_append_only")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut cursor = Cursor::START;
+    let mut seen = Vec::new();
+    loop {
+        let batch = read_all(&db.pool, cursor, 1).await.unwrap();
+        let Some(e) = batch.first() else { break };
+        seen.push(e.tx_id);
+        cursor = e.cursor();
+    }
+    assert_eq!(seen, ids, "one at a time, every event, in numeric order");
+    let head = shareledger::store::visible_head(&db.pool).await.unwrap();
+    assert_eq!(head.tx_id, 1000);
+}

@@ -13,18 +13,48 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::ProjectionError;
-use crate::audit_index::{operation_outcome, share_of};
+use crate::audit_index::share_of;
 
 type Counts<K> = HashMap<K, i64>;
 
+/// (operation, outcome, reason): the first two from a fixed set, the reason only for refusals.
+type Kind = (&'static str, &'static str, String);
+
 #[derive(Default)]
 struct Batch {
-    hourly: Counts<(Uuid, DateTime<Utc>, String, String, String)>,
-    daily: Counts<(Uuid, NaiveDate, String, String, String)>,
-    enterprise: Counts<(String, NaiveDate, String, String, String)>,
-    visitors_hourly: HashSet<(Uuid, DateTime<Utc>, String)>,
-    visitors_daily: HashSet<(Uuid, NaiveDate, String)>,
-    enterprise_visitors: HashSet<(String, NaiveDate, String)>,
+    hourly: Counts<(Uuid, DateTime<Utc>, Kind)>,
+    daily: Counts<(Uuid, NaiveDate, Kind)>,
+    enterprise: Counts<(std::sync::Arc<str>, NaiveDate, Kind)>,
+    visitors: HashSet<(Uuid, DateTime<Utc>, NaiveDate, std::sync::Arc<str>)>,
+    enterprise_visitors: HashSet<(std::sync::Arc<str>, NaiveDate, std::sync::Arc<str>)>,
+}
+
+/// What an event counts as, if it is a recipient's attempt.
+fn kind_of(e: &StoredEvent) -> Option<Kind> {
+    let granted = |op| Some((op, "granted", String::new()));
+    match e.event_type.as_str() {
+        "ShareOpened" => granted("open"),
+        "FilePreviewed" => granted("preview"),
+        "FileDownloaded" => granted("download"),
+        "FileSaved" => granted("save"),
+        "FileUploaded" => granted("upload"),
+        "DocumentEdited" => granted("edit"),
+        "AccessRefused" => {
+            let op = match e.payload.get("operation").and_then(|v| v.as_str())? {
+                "open" => "open",
+                "list" => "list",
+                "preview" => "preview",
+                "download" => "download",
+                "save" => "save",
+                "upload" => "upload",
+                "edit" => "edit",
+                _ => "other",
+            };
+            let reason = e.payload.get("reason").and_then(|v| v.as_str()).unwrap_or_default();
+            Some((op, "refused", reason.to_owned()))
+        }
+        _ => None,
+    }
 }
 
 /// The local hour (as the instant it starts) and local day of `at` in `tz`.
@@ -36,7 +66,9 @@ pub fn buckets(at: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, NaiveDate) {
 
 /// Applies a batch.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-    let (mut shares, mut zones) = lookups(conn, events).await?;
+    let (shares, mut zones) = lookups(conn, events).await?;
+    let mut shares: HashMap<Uuid, std::sync::Arc<str>> =
+        shares.into_iter().map(|(k, v)| (k, std::sync::Arc::from(v))).collect();
     let mut batch = Batch::default();
     let mut new_shares = Vec::new();
     let mut zone_changes = Vec::new();
@@ -53,39 +85,24 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
         let Some(share) = share_of(e) else { continue };
         if e.event_type == "ShareCreated" {
             if let Some(enterprise) = e.payload.get("enterprise_id").and_then(|v| v.as_str()) {
-                shares.insert(share, enterprise.to_owned());
+                shares.insert(share, std::sync::Arc::from(enterprise));
                 new_shares.push((share, enterprise.to_owned()));
             }
             continue;
         }
-        let (Some(operation), Some(outcome)) = operation_outcome(e) else {
-            continue;
-        };
+        let Some(kind) = kind_of(e) else { continue };
         let Some(enterprise) = shares.get(&share).cloned() else {
             continue;
         };
-        let tz = zones.get(&enterprise).copied().unwrap_or(Tz::UTC);
+        let tz = zones.get(&*enterprise).copied().unwrap_or(Tz::UTC);
         let (hour, day) = buckets(e.occurred_at, tz);
-        let (outcome, reason) = match outcome.strip_prefix("refused:") {
-            Some(reason) => ("refused".to_owned(), reason.to_owned()),
-            None => (outcome, String::new()),
-        };
-        *batch
-            .hourly
-            .entry((share, hour, operation.clone(), outcome.clone(), reason.clone()))
-            .or_default() += 1;
-        *batch
-            .daily
-            .entry((share, day, operation.clone(), outcome.clone(), reason.clone()))
-            .or_default() += 1;
-        *batch
-            .enterprise
-            .entry((enterprise.clone(), day, operation, outcome, reason))
-            .or_default() += 1;
+        *batch.hourly.entry((share, hour, kind.clone())).or_default() += 1;
+        *batch.daily.entry((share, day, kind.clone())).or_default() += 1;
+        *batch.enterprise.entry((enterprise.clone(), day, kind)).or_default() += 1;
         if let Some(visitor) = e.metadata.get("actor").and_then(|v| v.as_str()) {
-            batch.visitors_hourly.insert((share, hour, visitor.to_owned()));
-            batch.visitors_daily.insert((share, day, visitor.to_owned()));
-            batch.enterprise_visitors.insert((enterprise, day, visitor.to_owned()));
+            let visitor: std::sync::Arc<str> = std::sync::Arc::from(visitor);
+            batch.visitors.insert((share, hour, day, visitor.clone()));
+            batch.enterprise_visitors.insert((enterprise, day, visitor));
         }
     }
     write(conn, batch, new_shares, zone_changes).await
@@ -154,36 +171,29 @@ async fn write(
         b.daily,
     )
     .await?;
+    let enterprise: Counts<(String, NaiveDate, Kind)> = b
+        .enterprise
+        .into_iter()
+        .map(|((e, d, k), n)| ((e.to_string(), d, k), n))
+        .collect();
     upsert_counts(
         conn,
         "INSERT INTO enterprise_access_daily AS t SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
          ON CONFLICT (enterprise_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
-        b.enterprise,
+        enterprise,
     )
     .await?;
-    if !b.visitors_hourly.is_empty() {
-        let (mut s, mut h, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        for (a, b2, c) in b.visitors_hourly {
-            s.push(a);
-            h.push(b2);
-            v.push(c);
+    if !b.visitors.is_empty() {
+        let (mut s, mut h, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (share, hour, day, visitor) in b.visitors {
+            s.push(share);
+            h.push(hour);
+            d.push(day);
+            v.push(visitor.to_string());
         }
-        sqlx::query("INSERT INTO share_visitors_hourly SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO share_visitors SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::date[], $4::text[]) ON CONFLICT DO NOTHING")
             .bind(s)
             .bind(h)
-            .bind(v)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if !b.visitors_daily.is_empty() {
-        let (mut s, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        for (a, b2, c) in b.visitors_daily {
-            s.push(a);
-            d.push(b2);
-            v.push(c);
-        }
-        sqlx::query("INSERT INTO share_visitors_daily SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING")
-            .bind(s)
             .bind(d)
             .bind(v)
             .execute(&mut *conn)
@@ -191,10 +201,10 @@ async fn write(
     }
     if !b.enterprise_visitors.is_empty() {
         let (mut e, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        for (a, b2, c) in b.enterprise_visitors {
-            e.push(a);
-            d.push(b2);
-            v.push(c);
+        for (enterprise, day, visitor) in b.enterprise_visitors {
+            e.push(enterprise.to_string());
+            d.push(day);
+            v.push(visitor.to_string());
         }
         sqlx::query("INSERT INTO enterprise_visitors_daily SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING")
             .bind(e)
@@ -216,8 +226,8 @@ struct CountColumns<A, B> {
     count: Vec<i64>,
 }
 
-impl<A, B> From<Counts<(A, B, String, String, String)>> for CountColumns<A, B> {
-    fn from(counts: Counts<(A, B, String, String, String)>) -> Self {
+impl<A, B> From<Counts<(A, B, Kind)>> for CountColumns<A, B> {
+    fn from(counts: Counts<(A, B, Kind)>) -> Self {
         let mut c = CountColumns {
             who: Vec::with_capacity(counts.len()),
             when: Vec::with_capacity(counts.len()),
@@ -226,11 +236,11 @@ impl<A, B> From<Counts<(A, B, String, String, String)>> for CountColumns<A, B> {
             reason: Vec::with_capacity(counts.len()),
             count: Vec::with_capacity(counts.len()),
         };
-        for ((who, when, operation, outcome, reason), n) in counts {
+        for ((who, when, (operation, outcome, reason)), n) in counts {
             c.who.push(who);
             c.when.push(when);
-            c.operation.push(operation);
-            c.outcome.push(outcome);
+            c.operation.push(operation.to_owned());
+            c.outcome.push(outcome.to_owned());
             c.reason.push(reason);
             c.count.push(n);
         }
@@ -241,7 +251,7 @@ impl<A, B> From<Counts<(A, B, String, String, String)>> for CountColumns<A, B> {
 async fn upsert_counts<A, B>(
     conn: &mut PgConnection,
     sql: &'static str,
-    counts: Counts<(A, B, String, String, String)>,
+    counts: Counts<(A, B, Kind)>,
 ) -> Result<(), ProjectionError>
 where
     Vec<A>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
@@ -342,14 +352,14 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
         totals.add(&op, &outcome, &reason, n);
     }
     let visitors = if hourly {
-        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(*) FROM share_visitors_hourly WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1")
+        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(*) FROM share_visitors WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1")
             .bind(share)
             .bind(start)
             .bind(end)
             .fetch_all(db)
             .await?
     } else {
-        sqlx::query("SELECT day::text, count(*) FROM share_visitors_daily WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
+        sqlx::query("SELECT day::text, count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
             .bind(share)
             .bind(from)
             .bind(to)
@@ -367,7 +377,7 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
             .unique_visitors = row.get(1);
     }
     totals.unique_visitors = sqlx::query_scalar(
-        "SELECT count(DISTINCT visitor) FROM share_visitors_daily WHERE share_id = $1 AND day >= $2 AND day <= $3",
+        "SELECT count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND day >= $2 AND day <= $3",
     )
     .bind(share)
     .bind(from)

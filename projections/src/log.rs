@@ -20,18 +20,20 @@ pub enum LogError {
     Corrupt(String),
 }
 
-/// The columns every event query selects, in the order `decode_event` reads them.
+/// The columns every event query selects, in the order `decode_event` reads them. The text
+/// form of `tx_id` has its own name: a bare `ORDER BY tx_id` would otherwise sort by the text
+/// ("1000" before "940") and a catch-up reader would skip events when ids gain a digit.
 #[macro_export]
 macro_rules! event_columns {
     () => {
-        "global_position, tx_id::text AS tx_id, stream_id, stream_version, event_id, event_type, \
+        "global_position, tx_id::text AS tx_id_text, stream_id, stream_version, event_id, event_type, \
          schema_version, payload, metadata, occurred_at, recorded_at, prev_hash, hash"
     };
 }
 
 /// Decodes a row selected with `event_columns!()`.
 pub fn decode_event(row: &PgRow) -> Result<StoredEvent, LogError> {
-    let tx: String = row.try_get("tx_id")?;
+    let tx: String = row.try_get("tx_id_text")?;
     Ok(StoredEvent {
         global_position: row.try_get("global_position")?,
         tx_id: tx.parse().map_err(|_| LogError::Corrupt(format!("tx_id {tx:?}")))?,
@@ -115,7 +117,7 @@ pub async fn read_all<'c>(db: impl PgExecutor<'c>, after: Cursor, limit: i64) ->
         " FROM events \
          WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
            AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id, global_position LIMIT $3"
+         ORDER BY events.tx_id, events.global_position LIMIT $3"
     );
     let rows = sqlx::query(SQL)
         .bind(after.tx_id.to_string())
@@ -133,7 +135,7 @@ pub async fn read_all_committed<'c>(db: impl PgExecutor<'c>, after: Cursor) -> R
     const SQL: &str = concat!(
         "SELECT ",
         event_columns!(),
-        " FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) ORDER BY tx_id, global_position"
+        " FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) ORDER BY events.tx_id, events.global_position"
     );
     let rows = sqlx::query(SQL)
         .bind(after.tx_id.to_string())
@@ -154,7 +156,7 @@ where
         " FROM events \
          WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
            AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id, global_position"
+         ORDER BY events.tx_id, events.global_position"
     );
     sqlx::query(SQL)
         .bind(after.tx_id.to_string())
@@ -167,9 +169,9 @@ where
 /// The cursor of the last event a catch-up reader could see now (`Cursor::START` if none).
 pub async fn visible_head<'c>(db: impl PgExecutor<'c>) -> Result<Cursor, LogError> {
     let row = sqlx::query(
-        "SELECT tx_id::text, global_position FROM events \
+        "SELECT tx_id::text AS tx_id_text, global_position FROM events \
          WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+         ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(db)
     .await?;

@@ -1,6 +1,8 @@
 //! "My Share Links": one row per share, kept in the append transaction, searched by name
 //! substring (trigram index), creation time and status, sorted and paged by keyset.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -103,16 +105,91 @@ fn decode(row: &PgRow) -> Result<ShareRow, sqlx::Error> {
     })
 }
 
-/// Applies share events (other streams are ignored).
+/// What recipients did to one share within a batch.
+#[derive(Default)]
+struct Activity {
+    counts: [i64; 8],
+    last_access_at: Option<chrono::DateTime<Utc>>,
+    last_position: i64,
+}
+
+/// The counter an event type increments (index into `Activity::counts`), known from the type
+/// name alone so recipients' events need no decoding.
+fn counter(event_type: &str) -> Option<usize> {
+    Some(match event_type {
+        "ShareOpened" => 0,
+        "FilePreviewed" => 1,
+        "FileDownloaded" => 2,
+        "FileSaved" => 3,
+        "FileUploaded" => 4,
+        "DocumentEdited" => 5,
+        "AccessRefused" => 6,
+        "ShareReported" => 7,
+        _ => return None,
+    })
+}
+
+/// Applies share events (other streams are ignored). The owner's changes are applied one by
+/// one in order; recipients' activity only adds to counters (other columns, taking the latest
+/// time and position), so it is summed per share and written in one statement.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    let mut activity: HashMap<Uuid, Activity> = HashMap::new();
     for e in events.iter().filter(|e| e.stream_id.starts_with("share-")) {
         let id = stream_uuid(&e.stream_id, "share")?;
-        let event: ShareEvent = e.decode().map_err(|source| ProjectionError::Decode {
-            position: e.global_position,
-            source,
-        })?;
-        apply_one(conn, id, &event, e).await?;
+        match counter(&e.event_type) {
+            Some(i) => {
+                let a = activity.entry(id).or_default();
+                a.counts[i] += 1;
+                a.last_access_at = a.last_access_at.max(Some(e.occurred_at));
+                a.last_position = a.last_position.max(e.global_position);
+            }
+            None => {
+                let event: ShareEvent = e.decode().map_err(|source| ProjectionError::Decode {
+                    position: e.global_position,
+                    source,
+                })?;
+                apply_one(conn, id, &event, e).await?;
+            }
+        }
     }
+    if activity.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(activity.len());
+    let mut columns: [Vec<i64>; 8] = Default::default();
+    let (mut accessed, mut positions) = (Vec::new(), Vec::new());
+    for (id, a) in activity {
+        ids.push(id);
+        for (column, n) in columns.iter_mut().zip(a.counts) {
+            column.push(n);
+        }
+        accessed.push(a.last_access_at);
+        positions.push(a.last_position);
+    }
+    let [opens, previews, downloads, saves, uploads, edits, refused, reports] = columns;
+    sqlx::query(
+        "UPDATE my_share_links m SET opens = m.opens + d.opens, previews = m.previews + d.previews, \
+             downloads = m.downloads + d.downloads, saves = m.saves + d.saves, uploads = m.uploads + d.uploads, \
+             edits = m.edits + d.edits, refused = m.refused + d.refused, reports = m.reports + d.reports, \
+             last_access_at = greatest(m.last_access_at, d.accessed), last_position = greatest(m.last_position, d.position) \
+         FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], \
+                     $9::int8[], $10::timestamptz[], $11::int8[]) \
+             AS d(share_id, opens, previews, downloads, saves, uploads, edits, refused, reports, accessed, position) \
+         WHERE m.share_id = d.share_id",
+    )
+    .bind(ids)
+    .bind(opens)
+    .bind(previews)
+    .bind(downloads)
+    .bind(saves)
+    .bind(uploads)
+    .bind(edits)
+    .bind(refused)
+    .bind(reports)
+    .bind(accessed)
+    .bind(positions)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -161,15 +238,15 @@ async fn apply_one(
         ShareEvent::ShareAccessCodeChanged { .. } => set(id, e, "has_code", true),
         ShareEvent::ShareAccessCodeRemoved { .. } => set(id, e, "has_code", false),
         ShareEvent::ShareAutofillChanged { autofill_code } => set(id, e, "autofill_code", *autofill_code),
-        ShareEvent::ShareQrCodeIssued { .. } => return Ok(()),
-        ShareEvent::ShareOpened { .. } => access(id, e, "opens"),
-        ShareEvent::FilePreviewed { .. } => access(id, e, "previews"),
-        ShareEvent::FileDownloaded { .. } => access(id, e, "downloads"),
-        ShareEvent::FileSaved { .. } => access(id, e, "saves"),
-        ShareEvent::FileUploaded { .. } => access(id, e, "uploads"),
-        ShareEvent::DocumentEdited { .. } => access(id, e, "edits"),
-        ShareEvent::AccessRefused { .. } => access(id, e, "refused"),
-        ShareEvent::ShareReported { .. } => access(id, e, "reports"),
+        ShareEvent::ShareQrCodeIssued { .. }
+        | ShareEvent::ShareOpened { .. }
+        | ShareEvent::FilePreviewed { .. }
+        | ShareEvent::FileDownloaded { .. }
+        | ShareEvent::FileSaved { .. }
+        | ShareEvent::FileUploaded { .. }
+        | ShareEvent::DocumentEdited { .. }
+        | ShareEvent::AccessRefused { .. }
+        | ShareEvent::ShareReported { .. } => return Ok(()),
         ShareEvent::ShareCancelled { .. } => {
             let mut q = QueryBuilder::new("UPDATE my_share_links SET status = 'cancelled', cancelled_at = ");
             q.push_bind(e.occurred_at);
@@ -187,20 +264,6 @@ where
     let mut q = QueryBuilder::new(format!("UPDATE my_share_links SET {column} = "));
     q.push_bind(value);
     finish(q, id, e)
-}
-
-/// A recipient's activity: one more in `counter`, and the last access time (`updated_at` is
-/// for the owner's changes, so it stays).
-fn access(id: Uuid, e: &StoredEvent, counter: &str) -> QueryBuilder<Postgres> {
-    let mut q = QueryBuilder::new(format!(
-        "UPDATE my_share_links SET {counter} = {counter} + 1, last_access_at = "
-    ));
-    q.push_bind(e.occurred_at)
-        .push(", last_position = ")
-        .push_bind(e.global_position)
-        .push(" WHERE share_id = ")
-        .push_bind(id);
-    q
 }
 
 fn finish(mut q: QueryBuilder<Postgres>, id: Uuid, e: &StoredEvent) -> QueryBuilder<Postgres> {

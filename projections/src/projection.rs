@@ -92,8 +92,7 @@ projection!(
         "stats_time_zones",
         "share_access_hourly",
         "share_access_daily",
-        "share_visitors_hourly",
-        "share_visitors_daily",
+        "share_visitors",
         "enterprise_access_daily",
         "enterprise_visitors_daily"
     ],

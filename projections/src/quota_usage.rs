@@ -67,8 +67,10 @@ pub async fn try_consume_access(
 }
 
 /// Rebuild path: counts every create and every signed-in user's first open of a share per day
-/// in the log (each was accepted when it was appended).
+/// in the log (each was accepted when it was appended), in bulk.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    let mut creates: std::collections::HashMap<(String, NaiveDate), (String, i32)> = std::collections::HashMap::new();
+    let (mut users, mut days, mut shares, mut enterprises) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for e in events
         .iter()
         .filter(|e| e.event_type == "ShareCreated" || e.event_type == "ShareOpened")
@@ -79,26 +81,63 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
         })?;
         match event {
             ShareEvent::ShareCreated(c) => {
-                sqlx::query(
-                    "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) VALUES ($1, $2, 'create', $3, 1) \
-                     ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1",
-                )
-                .bind(&c.owner_id)
-                .bind(c.quota_day)
-                .bind(&c.enterprise_id)
-                .execute(&mut *conn)
-                .await?;
+                creates
+                    .entry((c.owner_id, c.quota_day))
+                    .or_insert((c.enterprise_id, 0))
+                    .1 += 1
             }
             ShareEvent::ShareOpened {
                 visitor: Visitor::User { user_id, enterprise_id },
                 quota_day: Some(day),
                 ..
             } => {
-                let share_id = crate::stream_uuid(&e.stream_id, "share")?;
-                try_consume_access(conn, &user_id, &enterprise_id, day, share_id, None).await?;
+                users.push(user_id);
+                days.push(day);
+                shares.push(crate::stream_uuid(&e.stream_id, "share")?);
+                enterprises.push(enterprise_id);
             }
             _ => {}
         }
+    }
+    if !creates.is_empty() {
+        let (mut u, mut d, mut en, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((user, day), (enterprise, count)) in creates {
+            u.push(user);
+            d.push(day);
+            en.push(enterprise);
+            n.push(count);
+        }
+        sqlx::query(
+            "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) \
+             SELECT u, d, 'create', e, n FROM unnest($1::text[], $2::date[], $3::text[], $4::int4[]) AS x(u, d, e, n) \
+             ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + EXCLUDED.used",
+        )
+        .bind(u)
+        .bind(d)
+        .bind(en)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !users.is_empty() {
+        // A share counts once per user and day: only first sightings add to the counter.
+        sqlx::query(
+            "WITH seen AS ( \
+                 INSERT INTO quota_access_seen (user_id, day, share_id) \
+                 SELECT DISTINCT u, d, s FROM unnest($1::text[], $2::date[], $3::uuid[]) AS x(u, d, s) \
+                 ON CONFLICT DO NOTHING RETURNING user_id, day), \
+             firsts AS (SELECT user_id, day, count(*)::int AS n FROM seen GROUP BY user_id, day), \
+             owners AS (SELECT DISTINCT ON (u, d) u, d, e FROM unnest($1::text[], $2::date[], $4::text[]) AS y(u, d, e)) \
+             INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) \
+             SELECT f.user_id, f.day, 'access', o.e, f.n FROM firsts f JOIN owners o ON o.u = f.user_id AND o.d = f.day \
+             ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + EXCLUDED.used",
+        )
+        .bind(users)
+        .bind(days)
+        .bind(shares)
+        .bind(enterprises)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

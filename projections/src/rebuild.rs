@@ -27,6 +27,11 @@ pub struct Shadow {
     pub cursor: Cursor,
     pub applied: i64,
     pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Secondary indexes of the live tables, built on the shadows once the replay is done
+    /// (one sorted build each, instead of maintaining them row by row).
+    deferred_indexes: Vec<String>,
+    /// Time spent applying events.
+    pub apply_time: std::time::Duration,
 }
 
 fn schema(p: &dyn Projection) -> String {
@@ -46,12 +51,46 @@ pub async fn prepare(
     let schema = schema(projection);
     exec(&mut conn, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await?;
     exec(&mut conn, format!("CREATE SCHEMA {schema}")).await?;
+    let mut deferred_indexes = Vec::new();
     for table in projection.tables() {
+        // Same columns, defaults and checks; the primary and unique keys (upserts need them)
+        // under their own names; the other indexes later, also under their own names, so the
+        // swapped-in tables are indistinguishable from migrated ones.
         exec(
             &mut conn,
-            format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"),
+            format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL EXCLUDING INDEXES)"),
         )
         .await?;
+        let keys: Vec<(String, String)> = sqlx::query_as(
+            "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u') ORDER BY conname",
+        )
+        .bind(table)
+        .fetch_all(&mut conn)
+        .await?;
+        for (name, definition) in keys {
+            exec(
+                &mut conn,
+                format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}"),
+            )
+            .await?;
+        }
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             WHERE i.indrelid = ('public.' || $1)::regclass \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) \
+             ORDER BY i.indexrelid",
+        )
+        .bind(table)
+        .fetch_all(&mut conn)
+        .await?;
+        for definition in indexes {
+            deferred_indexes.push(definition.replacen(
+                &format!(" ON public.{table} "),
+                &format!(" ON {schema}.{table} "),
+                1,
+            ));
+        }
     }
     exec(&mut conn, format!("SET search_path = {schema}, public")).await?;
     Ok(Shadow {
@@ -60,48 +99,94 @@ pub async fn prepare(
         cursor: Cursor::START,
         applied: 0,
         last_event_at: None,
+        deferred_indexes,
+        apply_time: std::time::Duration::ZERO,
     })
 }
 
 /// Replays the log into the shadows from where they stand until caught up, reading the log once
-/// for all of them. `progress` gets the number of events read so far.
+/// for all of them. Reading runs ahead of applying (at most two batches in memory), and each
+/// shadow applies on its own connection, so decoding and the database's writes overlap.
+/// `progress` gets the number of events applied so far.
 pub async fn replay(
     reader: &mut PgConnection,
     shadows: &mut [Shadow],
     batch: i64,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ProjectionError> {
-    let mut cursor = shadows.iter().map(|s| s.cursor).min().unwrap_or(Cursor::START);
-    let mut read = 0u64;
-    loop {
-        let events = log::read_all(&mut *reader, cursor, batch).await.map_err(log_error)?;
-        let Some(last) = events.last() else { return Ok(read) };
-        let next = last.cursor();
-        let applies = shadows.iter_mut().map(|shadow| {
-            let mine: Vec<_> = events.iter().filter(|e| e.cursor() > shadow.cursor).cloned().collect();
-            async move {
-                if let Some(last) = mine.last() {
-                    let mut tx = shadow.conn.begin().await?;
-                    shadow.projection.apply(&mut tx, &mine).await?;
-                    tx.commit().await?;
-                    shadow.cursor = last.cursor();
-                    shadow.applied += mine.len() as i64;
-                    shadow.last_event_at = Some(last.recorded_at);
+    let start = shadows.iter().map(|s| s.cursor).min().unwrap_or(Cursor::START);
+    let (send, mut receive) = tokio::sync::mpsc::channel::<
+        Result<std::sync::Arc<Vec<shareledger_domain::log::StoredEvent>>, ProjectionError>,
+    >(2);
+    let read = async move {
+        let mut cursor = start;
+        let mut reading = std::time::Duration::ZERO;
+        loop {
+            let started = Instant::now();
+            let result = log::read_all(&mut *reader, cursor, batch).await;
+            reading += started.elapsed();
+            let events = match result {
+                Ok(events) => events,
+                Err(e) => {
+                    let _ = send.send(Err(log_error(e))).await;
+                    return;
                 }
-                Ok::<(), ProjectionError>(())
+            };
+            let Some(last) = events.last() else {
+                tracing::info!(read_seconds = reading.as_secs_f64(), "read the log");
+                return;
+            };
+            cursor = last.cursor();
+            if send.send(Ok(std::sync::Arc::new(events))).await.is_err() {
+                return;
             }
-        });
-        for result in join_all(applies).await {
-            result?;
         }
-        read += events.len() as u64;
-        cursor = next;
-        progress(read);
+    };
+    let apply = async {
+        let mut applied = 0u64;
+        while let Some(events) = receive.recv().await {
+            let events = events?;
+            let applies = shadows.iter_mut().map(|shadow| {
+                let events = events.clone();
+                async move {
+                    let started = Instant::now();
+                    let from = events.partition_point(|e| e.cursor() <= shadow.cursor);
+                    let mine = &events[from..];
+                    if let Some(last) = mine.last() {
+                        let mut tx = shadow.conn.begin().await?;
+                        shadow.projection.apply(&mut tx, mine).await?;
+                        tx.commit().await?;
+                        shadow.cursor = last.cursor();
+                        shadow.applied += mine.len() as i64;
+                        shadow.last_event_at = Some(last.recorded_at);
+                    }
+                    shadow.apply_time += started.elapsed();
+                    Ok::<(), ProjectionError>(())
+                }
+            });
+            for result in join_all(applies).await {
+                result?;
+            }
+            applied += events.len() as u64;
+            progress(applied);
+        }
+        Ok::<u64, ProjectionError>(applied)
+    };
+    let ((), applied) = tokio::join!(read, apply);
+    applied
+}
+
+/// Builds the shadows' deferred indexes (after the bulk of the replay).
+pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
+    for definition in std::mem::take(&mut shadow.deferred_indexes) {
+        exec(&mut shadow.conn, definition).await?;
     }
+    Ok(())
 }
 
 /// Swaps a caught-up shadow in for the live tables.
 pub async fn swap(mut shadow: Shadow) -> Result<(), ProjectionError> {
+    build_indexes(&mut shadow).await?;
     let p = shadow.projection;
     let (schema, retired) = (schema(p), format!("retired_{}", p.name()));
     let mut tx = shadow.conn.begin().await?;
@@ -224,6 +309,13 @@ pub async fn rebuild(
     }
     let mut reader = PgConnection::connect_with(connect).await?;
     let events = replay(&mut reader, &mut shadows, batch, progress).await?;
+    for shadow in &shadows {
+        tracing::info!(
+            projection = shadow.projection.name(),
+            apply_seconds = shadow.apply_time.as_secs_f64(),
+            "replayed"
+        );
+    }
     for shadow in shadows {
         swap(shadow).await?;
     }

@@ -5,6 +5,7 @@ mod append;
 mod ceiling;
 mod driver;
 mod http;
+mod rebuild;
 mod report;
 mod service;
 
@@ -27,6 +28,15 @@ pub enum BenchCommand {
     /// The service over HTTP (downloads on many shares and on one hot share), beside the
     /// matching PostgreSQL ceilings.
     Http(BenchArgs),
+    /// Rebuild every projection from a realistic log, beside the raw sequential read of the
+    /// same events.
+    Rebuild {
+        #[command(flatten)]
+        args: BenchArgs,
+        /// How many events to seed (default 1,000,000; 100,000 with --quick).
+        #[arg(long)]
+        events: Option<u64>,
+    },
 }
 
 /// Options shared by the benchmarks.
@@ -38,6 +48,9 @@ pub struct BenchArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Keep the benchmark's database afterwards (its name is printed) for inspection.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Runs a benchmark command.
@@ -45,5 +58,6 @@ pub async fn run(cmd: BenchCommand, config: Config) -> anyhow::Result<ExitCode> 
     match cmd {
         BenchCommand::Append(args) => append::run(&args, &config).await,
         BenchCommand::Http(args) => http::run(&args, &config).await,
+        BenchCommand::Rebuild { args, events } => rebuild::run(&args, events, &config).await,
     }
 }

@@ -157,5 +157,5 @@ pub async fn run_rebuild(
     projections: &[&'static dyn Projection],
     progress: impl FnMut(u64),
 ) -> Result<rebuild::Rebuilt, shareledger_projections::ProjectionError> {
-    rebuild::rebuild(connect, projections, 5000, progress).await
+    rebuild::rebuild(connect, projections, 10_000, progress).await
 }

@@ -321,7 +321,7 @@ impl TestApp {
 /// The cursor of the last committed event (what catching up means in a test).
 pub async fn last_committed(pool: &sqlx::PgPool) -> shareledger::store::Cursor {
     let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT tx_id::text, global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+        "SELECT tx_id::text AS tx_id_text, global_position FROM events ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
     )
     .fetch_optional(pool)
     .await
