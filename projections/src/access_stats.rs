@@ -22,8 +22,7 @@ type Kind = (&'static str, &'static str, String);
 
 #[derive(Default)]
 struct Batch {
-    hourly: Counts<(Uuid, DateTime<Utc>, Kind)>,
-    daily: Counts<(Uuid, NaiveDate, Kind)>,
+    hourly: Counts<(Uuid, DateTime<Utc>, NaiveDate, Kind)>,
     enterprise: Counts<(std::sync::Arc<str>, NaiveDate, Kind)>,
     visitors: HashSet<(Uuid, DateTime<Utc>, NaiveDate, std::sync::Arc<str>)>,
     enterprise_visitors: HashSet<(std::sync::Arc<str>, NaiveDate, std::sync::Arc<str>)>,
@@ -96,8 +95,7 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
         };
         let tz = zones.get(&*enterprise).copied().unwrap_or(Tz::UTC);
         let (hour, day) = buckets(e.occurred_at, tz);
-        *batch.hourly.entry((share, hour, kind.clone())).or_default() += 1;
-        *batch.daily.entry((share, day, kind.clone())).or_default() += 1;
+        *batch.hourly.entry((share, hour, day, kind.clone())).or_default() += 1;
         *batch.enterprise.entry((enterprise.clone(), day, kind)).or_default() += 1;
         if let Some(visitor) = e.metadata.get("actor").and_then(|v| v.as_str()) {
             let visitor: std::sync::Arc<str> = std::sync::Arc::from(visitor);
@@ -157,20 +155,39 @@ async fn write(
             .execute(&mut *conn)
             .await?;
     }
-    upsert_counts(
-        conn,
-        "INSERT INTO share_access_hourly AS t SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
-         ON CONFLICT (share_id, hour, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
-        b.hourly,
-    )
-    .await?;
-    upsert_counts(
-        conn,
-        "INSERT INTO share_access_daily AS t SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
-         ON CONFLICT (share_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
-        b.daily,
-    )
-    .await?;
+    if !b.hourly.is_empty() {
+        let n = b.hourly.len();
+        let (mut s, mut h, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut op, mut oc, mut re, mut c) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for ((share, hour, day, (operation, outcome, reason)), count) in b.hourly {
+            s.push(share);
+            h.push(hour);
+            d.push(day);
+            op.push(operation);
+            oc.push(outcome);
+            re.push(reason);
+            c.push(count);
+        }
+        sqlx::query(
+            "INSERT INTO share_access_hourly AS t SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::date[], \
+             $4::text[], $5::text[], $6::text[], $7::int8[]) \
+             ON CONFLICT (share_id, hour, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
+        )
+        .bind(s)
+        .bind(h)
+        .bind(d)
+        .bind(op)
+        .bind(oc)
+        .bind(re)
+        .bind(c)
+        .execute(&mut *conn)
+        .await?;
+    }
     let enterprise: Counts<(String, NaiveDate, Kind)> = b
         .enterprise
         .into_iter()
@@ -325,14 +342,14 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
         ..Bucket::default()
     };
     let counts = if hourly {
-        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), operation, outcome, reason, count FROM share_access_hourly WHERE share_id = $1 AND hour >= $2 AND hour < $3")
+        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), operation, outcome, reason, sum(count)::int8 FROM share_access_hourly WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1, 2, 3, 4")
             .bind(share)
             .bind(start)
             .bind(end)
             .fetch_all(db)
             .await?
     } else {
-        sqlx::query("SELECT day::text, operation, outcome, reason, count FROM share_access_daily WHERE share_id = $1 AND day >= $2 AND day <= $3")
+        sqlx::query("SELECT day::text, operation, outcome, reason, sum(count)::int8 FROM share_access_hourly WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1, 2, 3, 4")
             .bind(share)
             .bind(from)
             .bind(to)
@@ -352,7 +369,7 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
         totals.add(&op, &outcome, &reason, n);
     }
     let visitors = if hourly {
-        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(*) FROM share_visitors WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1")
+        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1")
             .bind(share)
             .bind(start)
             .bind(end)

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::copy::CopyRows;
 
 /// Operation and outcome of an event, for the index (`None` for owner and admin events).
 pub fn operation_outcome(event: &StoredEvent) -> (Option<String>, Option<String>) {
@@ -38,41 +39,44 @@ pub fn share_of(event: &StoredEvent) -> Option<Uuid> {
     event.stream_id.strip_prefix("share-").and_then(|id| id.parse().ok())
 }
 
-/// Indexes a batch in one statement.
+/// Indexes a batch with one `COPY`. Every event is indexed exactly once (the runner's checkpoint
+/// moves in the same transaction), so a duplicate would be a bug and fails the batch loudly.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
     if events.is_empty() {
         return Ok(());
     }
-    let meta = |e: &StoredEvent, key: &str| e.metadata.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let meta = |e: &'_ StoredEvent, key: &str| -> Option<String> {
+        e.metadata.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+    };
     let owners = stream_enterprises(conn, events).await?;
-    let (mut ops, mut outcomes) = (Vec::with_capacity(events.len()), Vec::with_capacity(events.len()));
+    let mut rows = CopyRows::new(13, events.len());
     for e in events {
         let (op, outcome) = operation_outcome(e);
-        ops.push(op);
-        outcomes.push(outcome);
+        let enterprise = owners
+            .get(&e.stream_id)
+            .cloned()
+            .flatten()
+            .or_else(|| meta(e, "enterprise"));
+        rows.int8(e.global_position)
+            .xid8(e.tx_id)
+            .time(e.recorded_at)
+            .time(e.occurred_at)
+            .text(&e.stream_id)
+            .text(&e.event_type)
+            .opt_uuid(share_of(e))
+            .opt_text(e.metadata.get("actor").and_then(|v| v.as_str()))
+            .opt_text(e.metadata.get("actor_kind").and_then(|v| v.as_str()))
+            .opt_text(enterprise.as_deref())
+            .opt_text(e.metadata.get("ip").and_then(|v| v.as_str()))
+            .opt_text(op.as_deref())
+            .opt_text(outcome.as_deref());
+        rows.end_row();
     }
-    sqlx::query(
-        "INSERT INTO audit_index (global_position, tx_id, recorded_at, occurred_at, stream_id, event_type, share_id, actor, \
-         actor_kind, enterprise_id, client_ip, operation, outcome) \
-         SELECT p, t::xid8, r, o, s, ty, sh, a, ak, en, ip, op, oc FROM unnest($1::int8[], $2::text[], $3::timestamptz[], \
-         $4::timestamptz[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-         $13::text[]) AS u(p, t, r, o, s, ty, sh, a, ak, en, ip, op, oc) \
-         ON CONFLICT (global_position) DO NOTHING",
+    rows.send(
+        conn,
+        "COPY audit_index (global_position, tx_id, recorded_at, occurred_at, stream_id, event_type, share_id, actor, \
+         actor_kind, enterprise_id, client_ip, operation, outcome) FROM STDIN (FORMAT binary)",
     )
-    .bind(events.iter().map(|e| e.global_position).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.tx_id.to_string()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.stream_id.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(share_of).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| meta(e, "actor")).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| meta(e, "actor_kind")).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| owners.get(&e.stream_id).cloned().flatten().or_else(|| meta(e, "enterprise"))).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| meta(e, "ip")).collect::<Vec<_>>())
-    .bind(ops)
-    .bind(outcomes)
-    .execute(conn)
     .await?;
     Ok(())
 }

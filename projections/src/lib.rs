@@ -15,6 +15,7 @@
 pub mod access_stats;
 pub mod audit_index;
 pub mod checkpoint;
+pub mod copy;
 pub mod drive_items;
 pub mod log;
 pub mod my_share_links;

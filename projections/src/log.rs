@@ -33,22 +33,29 @@ macro_rules! event_columns {
 
 /// Decodes a row selected with `event_columns!()`.
 pub fn decode_event(row: &PgRow) -> Result<StoredEvent, LogError> {
-    let tx: String = row.try_get("tx_id_text")?;
+    // By index, in `event_columns!()` order: this runs for every event of a rebuild.
+    let tx: &str = row.try_get(1)?;
     Ok(StoredEvent {
-        global_position: row.try_get("global_position")?,
+        global_position: row.try_get(0)?,
         tx_id: tx.parse().map_err(|_| LogError::Corrupt(format!("tx_id {tx:?}")))?,
-        stream_id: row.try_get("stream_id")?,
-        stream_version: row.try_get("stream_version")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: row.try_get("schema_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
-        occurred_at: row.try_get("occurred_at")?,
-        recorded_at: row.try_get("recorded_at")?,
-        prev_hash: to_hash(row.try_get("prev_hash")?)?,
-        hash: to_hash(row.try_get("hash")?)?,
+        stream_id: row.try_get(2)?,
+        stream_version: row.try_get(3)?,
+        event_id: row.try_get(4)?,
+        event_type: row.try_get(5)?,
+        schema_version: row.try_get(6)?,
+        payload: row.try_get(7)?,
+        metadata: row.try_get(8)?,
+        occurred_at: row.try_get(9)?,
+        recorded_at: row.try_get(10)?,
+        prev_hash: hash_of(row.try_get(11)?)?,
+        hash: hash_of(row.try_get(12)?)?,
     })
+}
+
+fn hash_of(bytes: &[u8]) -> Result<Hash, LogError> {
+    bytes
+        .try_into()
+        .map_err(|_| LogError::Corrupt(format!("hash of {} bytes", bytes.len())))
 }
 
 /// A 32-byte digest from a `bytea` column.

@@ -134,6 +134,7 @@ fn counter(event_type: &str) -> Option<usize> {
 /// time and position), so it is summed per share and written in one statement.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
     let mut activity: HashMap<Uuid, Activity> = HashMap::new();
+    let mut created = Created::default();
     for e in events.iter().filter(|e| e.stream_id.starts_with("share-")) {
         let id = stream_uuid(&e.stream_id, "share")?;
         match counter(&e.event_type) {
@@ -148,10 +149,17 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
                     position: e.global_position,
                     source,
                 })?;
-                apply_one(conn, id, &event, e).await?;
+                if let ShareEvent::ShareCreated(c) = &event {
+                    // New shares go in together; anything else waits until they are in.
+                    created.push(id, c, e);
+                } else {
+                    created.flush(conn).await?;
+                    apply_one(conn, id, &event, e).await?;
+                }
             }
         }
     }
+    created.flush(conn).await?;
     if activity.is_empty() {
         return Ok(());
     }
@@ -202,32 +210,9 @@ async fn apply_one(
     let json = |v: &dyn erased::ToJson| v.to_json();
     let mut q = match event {
         ShareEvent::ShareCreated(c) => {
-            sqlx::query(
-                "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
-                 item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
-                 updated_at, last_position) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'active', $15, $15, $16) \
-                 ON CONFLICT (share_id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(&c.owner_id)
-            .bind(&c.owner_name)
-            .bind(&c.enterprise_id)
-            .bind(&c.name)
-            .bind(&c.message)
-            .bind(json(&c.items))
-            .bind(i32::try_from(c.items.len()).unwrap_or(i32::MAX))
-            .bind(json(&c.permissions))
-            .bind(scope_name(&c.scope))
-            .bind(json(&c.limits))
-            .bind(c.has_code)
-            .bind(c.autofill_code)
-            .bind(c.expires_at)
-            .bind(e.occurred_at)
-            .bind(e.global_position)
-            .execute(&mut *conn)
-            .await?;
-            return Ok(());
+            let mut one = Created::default();
+            one.push(id, c, e);
+            return one.flush(conn).await;
         }
         ShareEvent::ShareRenamed { name } => set(id, e, "name", name.clone()),
         ShareEvent::ShareMessageChanged { message } => set(id, e, "message", message.clone()),
@@ -255,6 +240,86 @@ async fn apply_one(
     };
     q.build().execute(&mut *conn).await?;
     Ok(())
+}
+
+/// New shares' rows, inserted with one statement.
+#[derive(Default)]
+struct Created {
+    ids: Vec<Uuid>,
+    owners: Vec<String>,
+    owner_names: Vec<String>,
+    enterprises: Vec<String>,
+    names: Vec<String>,
+    messages: Vec<String>,
+    items: Vec<serde_json::Value>,
+    item_counts: Vec<i32>,
+    permissions: Vec<serde_json::Value>,
+    scopes: Vec<&'static str>,
+    limits: Vec<serde_json::Value>,
+    has_code: Vec<bool>,
+    autofill: Vec<bool>,
+    expires: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    at: Vec<chrono::DateTime<chrono::Utc>>,
+    positions: Vec<i64>,
+}
+
+impl Created {
+    fn push(&mut self, id: Uuid, c: &shareledger_domain::share::ShareCreated, e: &StoredEvent) {
+        let json = |v: &dyn erased::ToJson| v.to_json();
+        self.ids.push(id);
+        self.owners.push(c.owner_id.clone());
+        self.owner_names.push(c.owner_name.clone());
+        self.enterprises.push(c.enterprise_id.clone());
+        self.names.push(c.name.clone());
+        self.messages.push(c.message.clone());
+        self.items.push(json(&c.items));
+        self.item_counts.push(i32::try_from(c.items.len()).unwrap_or(i32::MAX));
+        self.permissions.push(json(&c.permissions));
+        self.scopes.push(scope_name(&c.scope));
+        self.limits.push(json(&c.limits));
+        self.has_code.push(c.has_code);
+        self.autofill.push(c.autofill_code);
+        self.expires.push(c.expires_at);
+        self.at.push(e.occurred_at);
+        self.positions.push(e.global_position);
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let c = std::mem::take(self);
+        sqlx::query(
+            "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
+             item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
+             updated_at, last_position) \
+             SELECT id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, 'active', at, at, pos \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
+                         $8::int4[], $9::jsonb[], $10::text[], $11::jsonb[], $12::bool[], $13::bool[], \
+                         $14::timestamptz[], $15::timestamptz[], $16::int8[]) \
+                 AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos) \
+             ON CONFLICT (share_id) DO NOTHING",
+        )
+        .bind(c.ids)
+        .bind(c.owners)
+        .bind(c.owner_names)
+        .bind(c.enterprises)
+        .bind(c.names)
+        .bind(c.messages)
+        .bind(c.items)
+        .bind(c.item_counts)
+        .bind(c.permissions)
+        .bind(c.scopes)
+        .bind(c.limits)
+        .bind(c.has_code)
+        .bind(c.autofill)
+        .bind(c.expires)
+        .bind(c.at)
+        .bind(c.positions)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
 }
 
 fn set<T>(id: Uuid, e: &StoredEvent, column: &str, value: T) -> QueryBuilder<Postgres>

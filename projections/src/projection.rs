@@ -91,7 +91,6 @@ projection!(
         "stats_shares",
         "stats_time_zones",
         "share_access_hourly",
-        "share_access_daily",
         "share_visitors",
         "enterprise_access_daily",
         "enterprise_visitors_daily"
@@ -102,7 +101,7 @@ projection!(
     AuditIndex,
     "audit_index",
     Kind::Async,
-    ["audit_index"],
+    ["audit_streams", "audit_index"],
     crate::audit_index::apply
 );
 

@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 use shareledger_domain::log::Cursor;
 use sqlx::postgres::PgConnectOptions;
@@ -119,25 +120,33 @@ pub async fn replay(
         Result<std::sync::Arc<Vec<shareledger_domain::log::StoredEvent>>, ProjectionError>,
     >(2);
     let read = async move {
-        let mut cursor = start;
-        let mut reading = std::time::Duration::ZERO;
+        // One streaming query for the whole replay: the database produces rows while the
+        // batches before are decoded and applied; the channel bounds what is held in memory.
+        let started = Instant::now();
+        let mut stream = std::pin::pin!(log::stream_all(&mut *reader, start));
+        let mut events = Vec::with_capacity(batch as usize);
         loop {
-            let started = Instant::now();
-            let result = log::read_all(&mut *reader, cursor, batch).await;
-            reading += started.elapsed();
-            let events = match result {
-                Ok(events) => events,
+            match stream.try_next().await {
+                Ok(Some(event)) => {
+                    events.push(event);
+                    if events.len() < batch as usize {
+                        continue;
+                    }
+                }
+                Ok(None) => {
+                    if !events.is_empty() {
+                        let _ = send.send(Ok(std::sync::Arc::new(events))).await;
+                    }
+                    tracing::info!(read_seconds = started.elapsed().as_secs_f64(), "read the log");
+                    return;
+                }
                 Err(e) => {
                     let _ = send.send(Err(log_error(e))).await;
                     return;
                 }
-            };
-            let Some(last) = events.last() else {
-                tracing::info!(read_seconds = reading.as_secs_f64(), "read the log");
-                return;
-            };
-            cursor = last.cursor();
-            if send.send(Ok(std::sync::Arc::new(events))).await.is_err() {
+            }
+            let full = std::mem::replace(&mut events, Vec::with_capacity(batch as usize));
+            if send.send(Ok(std::sync::Arc::new(full))).await.is_err() {
                 return;
             }
         }

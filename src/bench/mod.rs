@@ -36,6 +36,12 @@ pub enum BenchCommand {
         /// How many events to seed (default 1,000,000; 100,000 with --quick).
         #[arg(long)]
         events: Option<u64>,
+        /// Rebuild only these projections (repeatable; default: every projection).
+        #[arg(long = "projection", value_name = "NAME")]
+        projections: Vec<String>,
+        /// Reuse a database kept by an earlier `--keep` run instead of seeding a new one.
+        #[arg(long, value_name = "NAME")]
+        database: Option<String>,
     },
 }
 
@@ -58,6 +64,11 @@ pub async fn run(cmd: BenchCommand, config: Config) -> anyhow::Result<ExitCode> 
     match cmd {
         BenchCommand::Append(args) => append::run(&args, &config).await,
         BenchCommand::Http(args) => http::run(&args, &config).await,
-        BenchCommand::Rebuild { args, events } => rebuild::run(&args, events, &config).await,
+        BenchCommand::Rebuild {
+            args,
+            events,
+            projections,
+            database,
+        } => rebuild::run(&args, events, &projections, database.as_deref(), &config).await,
     }
 }

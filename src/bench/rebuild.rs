@@ -20,15 +20,41 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::db::fresh::{drop_database, fresh_database};
 use crate::store::{EventMetadata, NewEvent, StreamAppend, StreamHead, append_on};
+use shareledger_projections::projection::{self, Projection};
 
 /// Runs the rebuild benchmark with `events` events (1,000,000 by default, 100,000 quick).
-pub async fn run(args: &BenchArgs, events: Option<u64>, config: &Config) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: &BenchArgs,
+    events: Option<u64>,
+    only: &[String],
+    reuse: Option<&str>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
     let total = events.unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
+    let mut projections: Vec<&'static dyn Projection> = Vec::new();
+    for name in only {
+        match projection::find(name) {
+            Some(p) => projections.push(p),
+            None => anyhow::bail!(
+                "no projection named {name:?} (known: {})",
+                projection::ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    if projections.is_empty() {
+        projections.extend(projection::ALL.iter().copied());
+    }
     let database = Database::open(config).await?;
-    let (connect, name) = fresh_database(&database.connect, "benchrebuild").await?;
-    let result = measure(&connect, total).await;
-    if args.keep {
-        eprintln!("kept database {name}");
+    let (connect, name, seeded) = match reuse {
+        Some(name) => (database.connect.clone().database(name), name.to_owned(), true),
+        None => {
+            let (connect, name) = fresh_database(&database.connect, "benchrebuild").await?;
+            (connect, name, false)
+        }
+    };
+    let result = measure(&connect, total, seeded, &projections).await;
+    if args.keep || reuse.is_some() {
+        eprintln!("kept database {name} (reuse it with --database {name})");
     } else {
         drop_database(&database.connect, &name).await?;
     }
@@ -42,15 +68,29 @@ pub async fn run(args: &BenchArgs, events: Option<u64>, config: &Config) -> anyh
     Ok(ExitCode::SUCCESS)
 }
 
-async fn measure(connect: &sqlx::postgres::PgConnectOptions, total: u64) -> anyhow::Result<Vec<Measurement>> {
+async fn measure(
+    connect: &sqlx::postgres::PgConnectOptions,
+    total: u64,
+    seeded: bool,
+    projections: &[&'static dyn Projection],
+) -> anyhow::Result<Vec<Measurement>> {
     let mut conn = PgConnection::connect_with(connect).await?;
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg} {per_sec} ETA {eta}")
+    let total = if seeded {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(&mut conn)
+            .await? as u64
+    } else {
+        let bar = ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg} {per_sec} ETA {eta}",
+            )
             .expect("valid template"),
-    );
-    bar.set_message("seeding");
-    seed(&mut conn, total, &bar).await?;
-    bar.finish_and_clear();
+        );
+        bar.set_message("seeding");
+        seed(&mut conn, total, &bar).await?;
+        bar.finish_and_clear();
+        total
+    };
     sqlx::query("VACUUM ANALYZE events").execute(&mut conn).await?;
 
     // Ceiling: PostgreSQL reading the same events in the same order, as fast as it can send them.
@@ -78,10 +118,7 @@ async fn measure(connect: &sqlx::postgres::PgConnectOptions, total: u64) -> anyh
     );
     let rss_before = peak_rss_kib();
     let started = Instant::now();
-    let done = crate::service::projections::run_rebuild(connect, &shareledger_projections::projection::ALL, |n| {
-        bar.set_position(n)
-    })
-    .await?;
+    let done = crate::service::projections::run_rebuild(connect, projections, |n| bar.set_position(n)).await?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let rss_after = peak_rss_kib();
@@ -91,8 +128,12 @@ async fn measure(connect: &sqlx::postgres::PgConnectOptions, total: u64) -> anyh
         elapsed,
         latencies_us: Vec::new(),
     };
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
     let mut ours = Figures::from_stats(
-        "rebuild of all 5 projections (read once, applied in batches of 5,000)",
+        format!(
+            "rebuild of {} (read once, applied in batches of 10,000)",
+            names.join(", ")
+        ),
         &stats(done.events, elapsed),
         1,
     );
