@@ -21,6 +21,7 @@ pub struct Service {
     pid: u32,
     child: std::sync::Arc<tokio::sync::Mutex<Option<Child>>>,
     data_dir: std::path::PathBuf,
+    clients: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Service {
@@ -41,6 +42,9 @@ impl Service {
             .env("SHARELEDGER_SEAL_KEY", STANDARD.encode(seal))
             .env("SHARELEDGER_LOG", "warn")
             .env("SHARELEDGER_DB_POOL_SIZE", "32")
+            // The load generator stands for many clients: it names them in X-Forwarded-For,
+            // which the service believes from the loopback proxy only.
+            .env("SHARELEDGER_TRUSTED_PROXIES", "127.0.0.1/32")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -51,6 +55,7 @@ impl Service {
             pid: child.id().unwrap_or(0),
             child: std::sync::Arc::new(tokio::sync::Mutex::new(Some(child))),
             data_dir,
+            clients: Default::default(),
         };
         let client = service.client();
         for _ in 0..200 {
@@ -146,9 +151,14 @@ impl Service {
     }
 
     /// Opens a link anonymously; returns the session.
+    /// Opens a link anonymously, as one of many distinct clients (a new address each time, so
+    /// the per-client throttle for anonymous opens sees what it would in production).
     pub async fn open(&self, client: &reqwest::Client, link_token: &str) -> anyhow::Result<String> {
+        let n = self.clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let address = std::net::Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff));
         let response = client
             .post(format!("{}/api/v1/links/{link_token}/session", self.base))
+            .header("x-forwarded-for", address.to_string())
             .send()
             .await?;
         let status = response.status();
