@@ -4,16 +4,18 @@
 //! upserts, so rebuilding from a long log is fast.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use shareledger_domain::log::StoredEvent;
-use sqlx::{PgConnection, PgExecutor, Row};
+use sqlx::{AssertSqlSafe, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::ProjectionError;
 use crate::audit_index::share_of;
+use crate::copy::CopyRows;
 
 type Counts<K> = HashMap<K, i64>;
 
@@ -23,9 +25,9 @@ type Kind = (&'static str, &'static str, String);
 #[derive(Default)]
 struct Batch {
     hourly: Counts<(Uuid, DateTime<Utc>, NaiveDate, Kind)>,
-    enterprise: Counts<(std::sync::Arc<str>, NaiveDate, Kind)>,
-    visitors: HashSet<(Uuid, DateTime<Utc>, NaiveDate, std::sync::Arc<str>)>,
-    enterprise_visitors: HashSet<(std::sync::Arc<str>, NaiveDate, std::sync::Arc<str>)>,
+    enterprise: Counts<(Arc<str>, NaiveDate, Kind)>,
+    visitors: HashSet<(Uuid, DateTime<Utc>, NaiveDate, Arc<str>)>,
+    enterprise_visitors: HashSet<(Arc<str>, NaiveDate, Arc<str>)>,
 }
 
 /// What an event counts as, if it is a recipient's attempt.
@@ -63,12 +65,148 @@ pub fn buckets(at: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, NaiveDate) {
     (hour.with_timezone(&Utc), local.date_naive())
 }
 
-/// Applies a batch.
+/// One recipient attempt, placed: which share, which local hour and day, what kind, whose.
+struct Hit<'a> {
+    share: Uuid,
+    hour: DateTime<Utc>,
+    day: NaiveDate,
+    kind: Kind,
+    enterprise: Arc<str>,
+    visitor: Option<&'a str>,
+}
+
+impl Batch {
+    fn add(&mut self, hit: Hit<'_>) {
+        *self
+            .hourly
+            .entry((hit.share, hit.hour, hit.day, hit.kind.clone()))
+            .or_default() += 1;
+        *self
+            .enterprise
+            .entry((hit.enterprise.clone(), hit.day, hit.kind))
+            .or_default() += 1;
+        if let Some(visitor) = hit.visitor {
+            let visitor: Arc<str> = Arc::from(visitor);
+            self.visitors.insert((hit.share, hit.hour, hit.day, visitor.clone()));
+            self.enterprise_visitors.insert((hit.enterprise, hit.day, visitor));
+        }
+    }
+}
+
+/// Applies a batch: aggregated in memory, then a few bulk upserts.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-    let (shares, mut zones) = lookups(conn, events).await?;
-    let mut shares: HashMap<Uuid, std::sync::Arc<str>> =
-        shares.into_iter().map(|(k, v)| (k, std::sync::Arc::from(v))).collect();
     let mut batch = Batch::default();
+    classify(conn, events, |hit| batch.add(hit)).await?;
+    write(conn, batch).await
+}
+
+/// Rebuilding from zero: every attempt goes into an unindexed staging table with one binary
+/// `COPY`, and `finish_rebuild` aggregates them all at once — set-based grouping instead of an
+/// upsert per counter, several times cheaper for a long log.
+pub async fn prepare_rebuild(conn: &mut PgConnection) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "CREATE UNLOGGED TABLE stats_staging (share_id uuid NOT NULL, hour timestamptz NOT NULL, \
+         day date NOT NULL, operation text COLLATE \"C\" NOT NULL, outcome text COLLATE \"C\" NOT NULL, \
+         reason text COLLATE \"C\" NOT NULL, enterprise_id text COLLATE \"C\" NOT NULL, visitor text COLLATE \"C\")",
+    )
+    .execute(&mut *conn)
+    .await?;
+    // The counted tables are filled once, at the end: their keys are built after that, in one
+    // sorted pass each, instead of being maintained row by row.
+    for table in COUNTED {
+        for (name, _) in live_keys(conn, table).await? {
+            sqlx::query(AssertSqlSafe(format!("ALTER TABLE {table} DROP CONSTRAINT {name}")))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The tables `finish_rebuild` fills from the staged attempts.
+const COUNTED: [&str; 4] = [
+    "share_access_hourly",
+    "share_visitors",
+    "enterprise_access_daily",
+    "enterprise_visitors_daily",
+];
+
+/// The primary and unique keys of a live table: (name, definition).
+async fn live_keys(conn: &mut PgConnection, table: &str) -> Result<Vec<(String, String)>, ProjectionError> {
+    Ok(sqlx::query_as(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u') ORDER BY conname",
+    )
+    .bind(table)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Stages a batch of a rebuild (see `prepare_rebuild`).
+pub async fn apply_rebuild(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    let mut rows = CopyRows::new(8, events.len());
+    classify(conn, events, |hit| {
+        rows.uuid(hit.share)
+            .time(hit.hour)
+            .date(hit.day)
+            .text(hit.kind.0)
+            .text(hit.kind.1)
+            .text(&hit.kind.2)
+            .text(&hit.enterprise)
+            .opt_text(hit.visitor);
+        rows.end_row();
+    })
+    .await?;
+    rows.send(
+        conn,
+        "COPY stats_staging (share_id, hour, day, operation, outcome, reason, enterprise_id, visitor) \
+         FROM STDIN (FORMAT binary)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Turns the staged attempts of a rebuild into the statistics tables (still empty then).
+pub async fn finish_rebuild(conn: &mut PgConnection) -> Result<(), ProjectionError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    for sql in [
+        "SET LOCAL work_mem = '256MB'",
+        "SET LOCAL maintenance_work_mem = '256MB'",
+        "INSERT INTO share_access_hourly SELECT share_id, hour, day, operation, outcome, reason, count(*) \
+         FROM stats_staging GROUP BY 1, 2, 3, 4, 5, 6",
+        "INSERT INTO enterprise_access_daily SELECT enterprise_id, day, operation, outcome, reason, count(*) \
+         FROM stats_staging GROUP BY 1, 2, 3, 4, 5",
+        "INSERT INTO share_visitors SELECT DISTINCT share_id, hour, day, visitor \
+         FROM stats_staging WHERE visitor IS NOT NULL",
+        "INSERT INTO enterprise_visitors_daily SELECT DISTINCT enterprise_id, day, visitor \
+         FROM stats_staging WHERE visitor IS NOT NULL",
+        "DROP TABLE stats_staging",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    for table in COUNTED {
+        for (name, definition) in live_keys(&mut tx, table).await? {
+            sqlx::query(AssertSqlSafe(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+            )))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Places every recipient attempt of a batch (`on_hit`), keeping the share and time-zone
+/// lookups current as it goes (they are written here in both modes).
+async fn classify<'e>(
+    conn: &mut PgConnection,
+    events: &'e [StoredEvent],
+    mut on_hit: impl FnMut(Hit<'e>),
+) -> Result<(), ProjectionError> {
+    let (shares, mut zones) = lookups(conn, events).await?;
+    let mut shares: HashMap<Uuid, Arc<str>> = shares.into_iter().map(|(k, v)| (k, Arc::from(v))).collect();
     let mut new_shares = Vec::new();
     let mut zone_changes = Vec::new();
     for e in events {
@@ -84,7 +222,7 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
         let Some(share) = share_of(e) else { continue };
         if e.event_type == "ShareCreated" {
             if let Some(enterprise) = e.payload.get("enterprise_id").and_then(|v| v.as_str()) {
-                shares.insert(share, std::sync::Arc::from(enterprise));
+                shares.insert(share, Arc::from(enterprise));
                 new_shares.push((share, enterprise.to_owned()));
             }
             continue;
@@ -95,15 +233,16 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
         };
         let tz = zones.get(&*enterprise).copied().unwrap_or(Tz::UTC);
         let (hour, day) = buckets(e.occurred_at, tz);
-        *batch.hourly.entry((share, hour, day, kind.clone())).or_default() += 1;
-        *batch.enterprise.entry((enterprise.clone(), day, kind)).or_default() += 1;
-        if let Some(visitor) = e.metadata.get("actor").and_then(|v| v.as_str()) {
-            let visitor: std::sync::Arc<str> = std::sync::Arc::from(visitor);
-            batch.visitors.insert((share, hour, day, visitor.clone()));
-            batch.enterprise_visitors.insert((enterprise, day, visitor));
-        }
+        on_hit(Hit {
+            share,
+            hour,
+            day,
+            kind,
+            enterprise,
+            visitor: e.metadata.get("actor").and_then(|v| v.as_str()),
+        });
     }
-    write(conn, batch, new_shares, zone_changes).await
+    write_lookups(conn, new_shares, zone_changes).await
 }
 
 /// The enterprise of each share and the time zone of each enterprise the batch needs.
@@ -134,9 +273,8 @@ async fn lookups(
     Ok((shares, zones))
 }
 
-async fn write(
+async fn write_lookups(
     conn: &mut PgConnection,
-    b: Batch,
     new_shares: Vec<(Uuid, String)>,
     zone_changes: Vec<(String, String)>,
 ) -> Result<(), ProjectionError> {
@@ -155,6 +293,10 @@ async fn write(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+async fn write(conn: &mut PgConnection, b: Batch) -> Result<(), ProjectionError> {
     if !b.hourly.is_empty() {
         let n = b.hourly.len();
         let (mut s, mut h, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));

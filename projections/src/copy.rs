@@ -10,7 +10,7 @@ use uuid::Uuid;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// Rows in COPY's binary format. Every row must have the statement's columns, in its order and
-/// of its types (`int8`, `xid8`, `timestamptz`, `text`, `uuid`); `end_row` checks the count.
+/// of its types (`int8`, `xid8`, `timestamptz`, `date`, `text`, `uuid`); `end_row` checks the count.
 pub struct CopyRows {
     buf: Vec<u8>,
     columns: i16,
@@ -67,6 +67,18 @@ impl CopyRows {
     /// A `timestamptz`, to the microsecond.
     pub fn time(&mut self, value: DateTime<Utc>) -> &mut Self {
         self.field(&(value.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes())
+    }
+
+    /// A `date`.
+    pub fn date(&mut self, value: chrono::NaiveDate) -> &mut Self {
+        let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
+        let days = i32::try_from((value - epoch).num_days()).expect("a date PostgreSQL can hold");
+        self.field(&days.to_be_bytes())
+    }
+
+    /// A `uuid`.
+    pub fn uuid(&mut self, value: Uuid) -> &mut Self {
+        self.field(value.as_bytes())
     }
 
     /// A `text`.

@@ -38,10 +38,44 @@ pub trait Projection: Send + Sync {
         conn: &'a mut PgConnection,
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+    /// Rebuilding from zero into fresh tables may take a faster path than `apply`: set up here
+    /// (on the shadow's connection, its schema first on the search path), ...
+    fn prepare_rebuild<'a>(&'a self, _conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// ... applied to the bulk of the log instead of `apply` (default: `apply`), ...
+    fn apply_rebuild<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        self.apply(conn, events)
+    }
+    /// ... and completed before the indexes are built; from then on `apply` takes over.
+    fn finish_rebuild<'a>(&'a self, _conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 macro_rules! projection {
     ($ty:ident, $name:literal, $kind:expr, [$($table:literal),+], $apply:path) => {
+        projection!($ty, $name, $kind, [$($table),+], $apply, {});
+    };
+    ($ty:ident, $name:literal, $kind:expr, [$($table:literal),+], $apply:path,
+     rebuild: $prepare:path, $apply_rebuild:path, $finish:path) => {
+        projection!($ty, $name, $kind, [$($table),+], $apply, {
+            fn prepare_rebuild<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
+                Box::pin($prepare(conn))
+            }
+            fn apply_rebuild<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
+                Box::pin($apply_rebuild(conn, events))
+            }
+            fn finish_rebuild<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
+                Box::pin($finish(conn))
+            }
+        });
+    };
+    ($ty:ident, $name:literal, $kind:expr, [$($table:literal),+], $apply:path, { $($rebuild:tt)* }) => {
         /// The projection, as a value.
         pub struct $ty;
 
@@ -58,6 +92,7 @@ macro_rules! projection {
             fn apply<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
                 Box::pin($apply(conn, events))
             }
+            $($rebuild)*
         }
     };
 }
@@ -95,7 +130,10 @@ projection!(
         "enterprise_access_daily",
         "enterprise_visitors_daily"
     ],
-    crate::access_stats::apply
+    crate::access_stats::apply,
+    rebuild: crate::access_stats::prepare_rebuild,
+    crate::access_stats::apply_rebuild,
+    crate::access_stats::finish_rebuild
 );
 projection!(
     AuditIndex,

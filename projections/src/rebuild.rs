@@ -9,6 +9,7 @@
 //!    replace the live tables, and an async projection's checkpoint moves to where the copies are.
 //!    Readers see the old tables until that commit and the complete new ones after it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures_util::TryStreamExt;
@@ -31,6 +32,8 @@ pub struct Shadow {
     /// Secondary indexes of the live tables, built on the shadows once the replay is done
     /// (one sorted build each, instead of maintaining them row by row).
     deferred_indexes: Vec<String>,
+    /// Still replaying the bulk of the log (`apply_rebuild`), not finished yet.
+    bulk: bool,
     /// Time spent applying events.
     pub apply_time: std::time::Duration,
 }
@@ -94,7 +97,12 @@ pub async fn prepare(
         }
     }
     exec(&mut conn, format!("SET search_path = {schema}, public")).await?;
+    // Nobody relies on a shadow's batches until the swap, which commits durably; a crash before
+    // it only means rebuilding again. So no waiting for the WAL to reach the disk per batch.
+    exec(&mut conn, "SET synchronous_commit = off".to_owned()).await?;
+    projection.prepare_rebuild(&mut conn).await?;
     Ok(Shadow {
+        bulk: true,
         projection,
         conn,
         cursor: Cursor::START,
@@ -106,90 +114,121 @@ pub async fn prepare(
 }
 
 /// Replays the log into the shadows from where they stand until caught up, reading the log once
-/// for all of them. Reading runs ahead of applying (at most two batches in memory), and each
-/// shadow applies on its own connection, so decoding and the database's writes overlap.
-/// `progress` gets the number of events applied so far.
+/// for all of them. Each shadow applies on its own connection from its own queue of at most two
+/// batches, so a slow projection never holds a faster one back batch by batch, decoding and the
+/// database's writes overlap, and memory stays bounded (the reader waits for the slowest).
+/// `progress` gets the number of events every shadow has applied so far.
 pub async fn replay(
     reader: &mut PgConnection,
     shadows: &mut [Shadow],
     batch: i64,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64, ProjectionError> {
+    type Batch = std::sync::Arc<Vec<shareledger_domain::log::StoredEvent>>;
     let start = shadows.iter().map(|s| s.cursor).min().unwrap_or(Cursor::START);
-    let (send, mut receive) = tokio::sync::mpsc::channel::<
-        Result<std::sync::Arc<Vec<shareledger_domain::log::StoredEvent>>, ProjectionError>,
-    >(2);
+    let (senders, receivers): (Vec<_>, Vec<_>) = shadows.iter().map(|_| tokio::sync::mpsc::channel::<Batch>(2)).unzip();
+    let done: Vec<AtomicU64> = shadows.iter().map(|_| AtomicU64::new(0)).collect();
+    let progress = std::sync::Mutex::new(progress);
+    let report = || {
+        let slowest = done.iter().map(|d| d.load(Ordering::Relaxed)).min().unwrap_or(0);
+        (progress.lock().expect("progress lock"))(slowest);
+    };
     let read = async move {
         // One streaming query for the whole replay: the database produces rows while the
-        // batches before are decoded and applied; the channel bounds what is held in memory.
+        // batches before are decoded and applied.
         let started = Instant::now();
         let mut stream = std::pin::pin!(log::stream_all(&mut *reader, start));
         let mut events = Vec::with_capacity(batch as usize);
+        let mut total = 0u64;
         loop {
-            match stream.try_next().await {
-                Ok(Some(event)) => {
+            let last = match stream.try_next().await.map_err(log_error)? {
+                Some(event) => {
                     events.push(event);
                     if events.len() < batch as usize {
                         continue;
                     }
+                    false
                 }
-                Ok(None) => {
-                    if !events.is_empty() {
-                        let _ = send.send(Ok(std::sync::Arc::new(events))).await;
+                None => true,
+            };
+            if !events.is_empty() {
+                let full: Batch =
+                    std::sync::Arc::new(std::mem::replace(&mut events, Vec::with_capacity(batch as usize)));
+                total += full.len() as u64;
+                for sender in &senders {
+                    if sender.send(full.clone()).await.is_err() {
+                        // That shadow failed; its own error is what the caller gets.
+                        return Ok(total);
                     }
-                    tracing::info!(read_seconds = started.elapsed().as_secs_f64(), "read the log");
-                    return;
-                }
-                Err(e) => {
-                    let _ = send.send(Err(log_error(e))).await;
-                    return;
                 }
             }
-            let full = std::mem::replace(&mut events, Vec::with_capacity(batch as usize));
-            if send.send(Ok(std::sync::Arc::new(full))).await.is_err() {
-                return;
+            if last {
+                tracing::info!(read_seconds = started.elapsed().as_secs_f64(), "read the log");
+                return Ok::<u64, ProjectionError>(total);
             }
         }
     };
-    let apply = async {
-        let mut applied = 0u64;
-        while let Some(events) = receive.recv().await {
-            let events = events?;
-            let applies = shadows.iter_mut().map(|shadow| {
-                let events = events.clone();
-                async move {
+    let applies = shadows
+        .iter_mut()
+        .zip(receivers)
+        .zip(&done)
+        .map(|((shadow, mut receive), done)| {
+            let report = &report;
+            async move {
+                while let Some(events) = receive.recv().await {
                     let started = Instant::now();
                     let from = events.partition_point(|e| e.cursor() <= shadow.cursor);
                     let mine = &events[from..];
                     if let Some(last) = mine.last() {
                         let mut tx = shadow.conn.begin().await?;
-                        shadow.projection.apply(&mut tx, mine).await?;
+                        if shadow.bulk {
+                            shadow.projection.apply_rebuild(&mut tx, mine).await?;
+                        } else {
+                            shadow.projection.apply(&mut tx, mine).await?;
+                        }
                         tx.commit().await?;
                         shadow.cursor = last.cursor();
                         shadow.applied += mine.len() as i64;
                         shadow.last_event_at = Some(last.recorded_at);
                     }
                     shadow.apply_time += started.elapsed();
-                    Ok::<(), ProjectionError>(())
+                    done.fetch_add(events.len() as u64, Ordering::Relaxed);
+                    report();
                 }
-            });
-            for result in join_all(applies).await {
-                result?;
+                Ok::<(), ProjectionError>(())
             }
-            applied += events.len() as u64;
-            progress(applied);
-        }
-        Ok::<u64, ProjectionError>(applied)
-    };
-    let ((), applied) = tokio::join!(read, apply);
-    applied
+        });
+    let (read, applied) = tokio::join!(read, join_all(applies));
+    for result in applied {
+        result?;
+    }
+    read
 }
 
-/// Builds the shadows' deferred indexes (after the bulk of the replay).
+/// Finishes the bulk of the replay (see `Projection::finish_rebuild`) and builds the shadows'
+/// deferred indexes; later events are applied as the live projection applies them.
 pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
-    for definition in std::mem::take(&mut shadow.deferred_indexes) {
+    let indexes = std::mem::take(&mut shadow.deferred_indexes);
+    if !shadow.bulk && indexes.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    if shadow.bulk {
+        shadow.projection.finish_rebuild(&mut shadow.conn).await?;
+        shadow.bulk = false;
+    }
+    let finished = started.elapsed();
+    // Index builds sort: give them memory (this session only).
+    exec(&mut shadow.conn, "SET maintenance_work_mem = '256MB'".to_owned()).await?;
+    for definition in indexes {
         exec(&mut shadow.conn, definition).await?;
     }
+    tracing::info!(
+        projection = shadow.projection.name(),
+        finish_seconds = finished.as_secs_f64(),
+        index_seconds = (started.elapsed() - finished).as_secs_f64(),
+        "finished the bulk replay"
+    );
     Ok(())
 }
 
@@ -199,6 +238,7 @@ pub async fn swap(mut shadow: Shadow) -> Result<(), ProjectionError> {
     let p = shadow.projection;
     let (schema, retired) = (schema(p), format!("retired_{}", p.name()));
     let mut tx = shadow.conn.begin().await?;
+    exec(&mut tx, "SET LOCAL synchronous_commit = on".to_owned()).await?;
     let tail = match p.kind() {
         Kind::Async => {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -257,6 +297,7 @@ pub async fn swap(mut shadow: Shadow) -> Result<(), ProjectionError> {
 /// Rows that differ between the live tables and the shadow copies (for tests and checks):
 /// `(table, only in live, only in rebuilt)`.
 pub async fn differences(shadow: &mut Shadow) -> Result<Vec<(String, i64, i64)>, ProjectionError> {
+    build_indexes(shadow).await?;
     let schema = schema(shadow.projection);
     let mut out = Vec::new();
     for table in shadow.projection.tables() {
@@ -324,6 +365,11 @@ pub async fn rebuild(
             apply_seconds = shadow.apply_time.as_secs_f64(),
             "replayed"
         );
+    }
+    // Finishing and indexing the shadows is the heavy part: all at once, each on its own
+    // connection; the swaps themselves are short.
+    for result in join_all(shadows.iter_mut().map(build_indexes)).await {
+        result?;
     }
     for shadow in shadows {
         swap(shadow).await?;
