@@ -40,6 +40,11 @@ pub struct Config {
     /// Key sealing access codes and link tokens (base64, 32 bytes); default: generated in the
     /// data dir.
     pub seal_key: Option<String>,
+    /// Ed25519 seed signing audit checkpoints (base64, 32 bytes); default: generated in the data
+    /// dir.
+    pub audit_key: Option<String>,
+    /// How often `serve` writes a signed audit checkpoint (zero: never on its own).
+    pub audit_checkpoint_interval: Duration,
     /// argon2 computations allowed at once.
     pub argon2_concurrency: usize,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
@@ -126,6 +131,8 @@ struct FileConfig {
     shutdown_grace: Option<String>,
     jwt_secret: Option<String>,
     seal_key: Option<String>,
+    audit_key: Option<String>,
+    audit_checkpoint_interval: Option<String>,
     argon2_concurrency: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
 }
@@ -236,6 +243,19 @@ impl Config {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .or(file.seal_key),
+            audit_key: std::env::var("SHARELEDGER_AUDIT_KEY")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or(file.audit_key),
+            audit_checkpoint_interval: env_or(
+                "SHARELEDGER_AUDIT_CHECKPOINT_INTERVAL",
+                file.audit_checkpoint_interval
+                    .map(|s| parse_duration(&s))
+                    .transpose()
+                    .map_err(|m| invalid("audit_checkpoint_interval", m))?,
+                Duration::from_secs(600),
+                parse_duration,
+            )?,
             trusted_proxies: parse_proxies(
                 std::env::var("SHARELEDGER_TRUSTED_PROXIES")
                     .ok()

@@ -1,4 +1,4 @@
-//! The service's keys: the JWT signing secret and the sealing key. From configuration when
+//! The service's keys: the JWT signing secret, the sealing key and the audit signing key. From configuration when
 //! given (required when several instances share a database), otherwise generated once into
 //! `<data-dir>/keys/` (mode 600) and reused.
 
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::audit::key::AuditKey;
 use crate::config::Config;
 use crate::crypto::seal::SealKey;
 
@@ -16,6 +17,8 @@ use crate::crypto::seal::SealKey;
 pub struct Keys {
     pub jwt_secret: Vec<u8>,
     pub seal: SealKey,
+    /// Signs audit checkpoints (Ed25519).
+    pub audit: AuditKey,
 }
 
 impl std::fmt::Debug for Keys {
@@ -42,7 +45,20 @@ impl Keys {
         Ok(Keys {
             jwt_secret,
             seal: SealKey::from_bytes(&seal),
+            audit: Self::audit(config)?,
         })
+    }
+
+    /// Only the audit key (what `audit checkpoint` and `audit public-key` need).
+    pub fn audit(config: &Config) -> anyhow::Result<AuditKey> {
+        let seed = match &config.audit_key {
+            Some(s) => decode_key("audit_key", s, 32)?,
+            None => load_or_create(&config.data_dir.join("keys").join("audit.key"))?,
+        };
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("audit_key must be exactly 32 bytes (base64)"))?;
+        Ok(AuditKey::from_seed(&seed))
     }
 }
 

@@ -6,6 +6,7 @@
 //! - `http`: the axum application (`http::app(state)`)
 //! - `cli`: the command line; `bench`: the benchmarks
 
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod clock;

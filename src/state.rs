@@ -100,6 +100,11 @@ impl AppState {
         &self.inner.keys
     }
 
+    pub fn clock_arc(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// The clock.
     pub fn clock(&self) -> &dyn Clock {
         self.inner.clock.as_ref()
     }

@@ -19,6 +19,15 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let local = listener.local_addr()?;
     let state = AppState::new(config.clone(), database.pool.clone())?;
     state.start_runners().await;
+    let checkpoints = (!config.audit_checkpoint_interval.is_zero()).then(|| {
+        tokio::spawn(crate::audit::checkpoint::run_periodically(
+            state.pool().clone(),
+            state.store().clone(),
+            state.keys().audit.clone(),
+            state.clock_arc(),
+            config.audit_checkpoint_interval,
+        ))
+    });
     let app = crate::http::app(state.clone());
     tracing::info!(listen = %local, public_url = %config.public_url, "shareledger is serving");
     eprintln!(
@@ -34,6 +43,9 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     .context("HTTP server failed")?;
     tracing::info!("shutting down");
     state.runners().stop();
+    if let Some(task) = checkpoints {
+        task.abort();
+    }
     drop(state);
     database.close().await;
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! the OpenAPI document generated from the handlers (a route cannot exist undocumented).
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod download;
 pub mod drive;
@@ -70,6 +71,7 @@ pub fn api(max_upload_bytes: u64) -> (Router<AppState>, OpenApiDoc) {
         .merge(me::router())
         .merge(links::router(max_upload_bytes))
         .merge(stats::router())
+        .merge(audit::router())
         .split_for_parts()
 }
 
