@@ -45,6 +45,8 @@ pub struct Config {
     pub audit_key: Option<String>,
     /// How often `serve` writes a signed audit checkpoint (zero: never on its own).
     pub audit_checkpoint_interval: Duration,
+    /// How client addresses appear in audit output.
+    pub audit_client_ip: crate::service::audit::ClientIpMode,
     /// argon2 computations allowed at once.
     pub argon2_concurrency: usize,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
@@ -133,6 +135,7 @@ struct FileConfig {
     seal_key: Option<String>,
     audit_key: Option<String>,
     audit_checkpoint_interval: Option<String>,
+    audit_client_ip: Option<String>,
     argon2_concurrency: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
 }
@@ -255,6 +258,15 @@ impl Config {
                     .map_err(|m| invalid("audit_checkpoint_interval", m))?,
                 Duration::from_secs(600),
                 parse_duration,
+            )?,
+            audit_client_ip: env_or(
+                "SHARELEDGER_AUDIT_CLIENT_IP",
+                file.audit_client_ip
+                    .map(|s| crate::service::audit::ClientIpMode::parse(&s))
+                    .transpose()
+                    .map_err(|m| invalid("audit_client_ip", m))?,
+                crate::service::audit::ClientIpMode::Full,
+                crate::service::audit::ClientIpMode::parse,
             )?,
             trusted_proxies: parse_proxies(
                 std::env::var("SHARELEDGER_TRUSTED_PROXIES")

@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Database;
 use crate::keys::Keys;
+use crate::service::audit::{AuditQuery, CSV_HEADER, Selection, csv_line};
 
 /// Audit commands.
 #[derive(Debug, Subcommand)]
@@ -30,8 +31,44 @@ pub enum AuditCommand {
     },
     /// Write a signed checkpoint now, covering every event committed so far.
     Checkpoint,
+    /// Export the audited events of a selection, in log order, as NDJSON or CSV (streamed:
+    /// constant memory for any size). Writes FILE and FILE.meta.json (filters, row count, how
+    /// client addresses are shown).
+    Export {
+        /// Recorded at or after this instant (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Recorded before this instant.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long)]
+        share: Option<uuid::Uuid>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        enterprise: Option<String>,
+        /// Event types, comma-separated.
+        #[arg(long = "type")]
+        types: Option<String>,
+        /// `granted` or `refused`.
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        ip: Option<String>,
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: ExportFormat,
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Print the public half of the audit key, for auditors to keep elsewhere.
     PublicKey,
+}
+
+/// Export file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Csv,
 }
 
 /// Runs an `audit` subcommand.
@@ -39,6 +76,57 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
     match cmd {
         AuditCommand::PublicKey => {
             println!("{}", Keys::audit(&config)?.public().to_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export {
+            from,
+            to,
+            share,
+            actor,
+            enterprise,
+            types,
+            outcome,
+            ip,
+            format,
+            output,
+        } => {
+            let query = AuditQuery {
+                share,
+                actor,
+                enterprise,
+                types,
+                outcome,
+                from,
+                to,
+                ip,
+                after: None,
+                limit: None,
+            };
+            let selection = Selection::new(None, query.clone()).map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            let keys = Keys::load(&config)?;
+            let database = Database::open(&config).await?;
+            let result = export(&database.pool, &selection, &config, &keys, format, &output).await;
+            database.close().await;
+            let (rows, seconds) = result?;
+            let meta = serde_json::json!({
+                "generated_at": SystemClock.now(),
+                "format": match format { ExportFormat::Ndjson => "ndjson", ExportFormat::Csv => "csv" },
+                "rows": rows,
+                "client_ip": config.audit_client_ip.as_str(),
+                "filters": {
+                    "from": query.from, "to": query.to, "share": query.share, "actor": query.actor,
+                    "enterprise": query.enterprise, "type": query.types, "outcome": query.outcome, "ip": query.ip,
+                },
+            });
+            let meta_path = PathBuf::from(format!("{}.meta.json", output.display()));
+            std::fs::write(&meta_path, serde_json::to_string_pretty(&meta)? + "\n")?;
+            eprintln!(
+                "exported {rows} events to {} in {seconds:.1}s ({:.0} rows/s); client addresses: {}; metadata in {}",
+                output.display(),
+                rows as f64 / seconds.max(1e-9),
+                config.audit_client_ip.as_str(),
+                meta_path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Checkpoint => {
@@ -115,4 +203,46 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
             })
         }
     }
+}
+
+/// Streams the selection into `output`; returns (rows, seconds).
+async fn export(
+    pool: &sqlx::PgPool,
+    selection: &Selection,
+    config: &Config,
+    keys: &Keys,
+    format: ExportFormat,
+    output: &std::path::Path,
+) -> anyhow::Result<(u64, f64)> {
+    use futures_util::TryStreamExt;
+    use std::io::Write;
+    let file = std::fs::File::create(output).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", output.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    if format == ExportFormat::Csv {
+        out.write_all(CSV_HEADER.as_bytes())?;
+    }
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} events exported ({per_sec})")
+            .expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let mut rows = std::pin::pin!(selection.stream(pool.clone(), config.audit_client_ip, keys.jwt_secret.clone()));
+    let mut count = 0u64;
+    while let Some(row) = rows.try_next().await? {
+        match format {
+            ExportFormat::Ndjson => {
+                serde_json::to_writer(&mut out, &row)?;
+                out.write_all(b"\n")?;
+            }
+            ExportFormat::Csv => out.write_all(csv_line(&row).as_bytes())?,
+        }
+        count += 1;
+        if count.is_multiple_of(1000) {
+            bar.set_position(count);
+        }
+    }
+    out.flush()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    bar.finish_and_clear();
+    Ok((count, started.elapsed().as_secs_f64()))
 }

@@ -2,6 +2,7 @@
 //! decision needs, runs the command with the hooks that must commit with it, and shapes the
 //! answer. Handlers only parse and serialize.
 
+pub mod audit;
 pub mod context;
 pub mod drive;
 pub mod hooks;
