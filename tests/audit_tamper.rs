@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use shareledger::audit::checkpoint::make_checkpoint;
 use shareledger::audit::key::AuditKey;
-use shareledger::audit::verify::{ProblemKind, Report, verify};
+use shareledger::audit::verify::{ProblemKind, Report, Window, verify, verify_window};
 use shareledger::store::chain::{HashInput, ZERO_HASH, event_hash};
 use shareledger::testkit::TestDb;
 use support::TestApp;
@@ -143,7 +143,28 @@ async fn an_edited_payload_is_named_with_its_stream_and_version() {
     .await;
     let report = check(&h.app).await;
     assert_eq!(report.verdict, "tampered");
+    assert_eq!(kinds(&report), vec![(ProblemKind::PayloadChanged, stream.clone(), 1)]);
+
+    // A window around the edited event reports it; a window after it does not.
+    let at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT recorded_at FROM events WHERE stream_id = $1 AND stream_version = 1")
+            .bind(&stream)
+            .fetch_one(&h.app.db.pool)
+            .await
+            .unwrap();
+    let key = h.app.state.keys().audit.public();
+    let around = Window {
+        from: Some(at - chrono::Duration::seconds(1)),
+        to: Some(at + chrono::Duration::seconds(1)),
+    };
+    let report = verify_window(&h.app.db.pool, &key, around, |_| {}).await.unwrap();
     assert_eq!(kinds(&report), vec![(ProblemKind::PayloadChanged, stream, 1)]);
+    let later = Window {
+        from: Some(at + chrono::Duration::microseconds(1)),
+        to: None,
+    };
+    let report = verify_window(&h.app.db.pool, &key, later, |_| {}).await.unwrap();
+    assert_eq!(report.verdict, "intact", "{:?}", report.problems);
 }
 
 #[tokio::test]

@@ -60,8 +60,37 @@ pub struct Report {
     pub problems: Vec<Problem>,
 }
 
+/// A time window for the verdict: only problems with events recorded, and checkpoints made,
+/// inside it are reported. The whole log is still read: chains and the running digest start
+/// at the beginning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Window {
+    /// From this instant (RFC 3339), inclusive.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Up to this instant, exclusive.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Window {
+    fn contains(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at < t)
+    }
+}
+
 /// Checks everything. `progress` gets the number of events read so far (both passes).
-pub async fn verify(pool: &PgPool, key: &PublicKey, mut progress: impl FnMut(u64)) -> Result<Report, StoreError> {
+pub async fn verify(pool: &PgPool, key: &PublicKey, progress: impl FnMut(u64)) -> Result<Report, StoreError> {
+    verify_window(pool, key, Window::default(), progress).await
+}
+
+/// Checks everything, reporting what falls inside `window`.
+pub async fn verify_window(
+    pool: &PgPool,
+    key: &PublicKey,
+    window: Window,
+    mut progress: impl FnMut(u64),
+) -> Result<Report, StoreError> {
     let chains = verify_chains(pool, &mut progress).await?;
     let mut problems: Vec<Problem> = chains
         .problems
@@ -95,6 +124,19 @@ pub async fn verify(pool: &PgPool, key: &PublicKey, mut progress: impl FnMut(u64
         .collect();
     let done = chains.events;
     let (checkpoints, covered) = check_checkpoints(pool, key, &mut problems, |n| progress(done + n)).await?;
+    if window != Window::default() {
+        // Every finding names an event that is still there (a checkpoint's own, or the one after
+        // a gap): keep those recorded inside the window.
+        let positions: Vec<i64> = problems.iter().map(|p| p.global_position).collect();
+        let times: std::collections::HashMap<i64, chrono::DateTime<chrono::Utc>> =
+            sqlx::query_as("SELECT global_position, recorded_at FROM events WHERE global_position = ANY($1)")
+                .bind(&positions)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .collect();
+        problems.retain(|p| times.get(&p.global_position).is_none_or(|at| window.contains(*at)));
+    }
     Ok(Report {
         verdict: if problems.is_empty() { "intact" } else { "tampered" }.to_owned(),
         events: chains.events,

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audit::checkpoint::make_checkpoint;
 use crate::audit::key::PublicKey;
-use crate::audit::verify::verify;
+use crate::audit::verify::{Window, verify_window};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Database;
@@ -25,6 +25,12 @@ pub enum AuditCommand {
         /// service; default: the public half of this data directory's key.
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
+        /// Report only problems with events recorded (or checkpoints made) from this instant on.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// ... and before this one.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -145,7 +151,12 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
             );
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { public_key, json } => {
+        AuditCommand::Verify {
+            public_key,
+            from,
+            to,
+            json,
+        } => {
             let key = match public_key {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -169,7 +180,8 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
                 )
             };
             let started = std::time::Instant::now();
-            let report = verify(&database.pool, &key, |n| bar.set_position(n)).await;
+            let window = Window { from, to };
+            let report = verify_window(&database.pool, &key, window, |n| bar.set_position(n)).await;
             bar.finish_and_clear();
             database.close().await;
             let report = report?;
