@@ -31,6 +31,9 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     pub db_connect_timeout: Duration,
     pub db_idle_in_transaction_timeout: Duration,
+    /// Statements slower than this are logged as warnings (zero: never). Exports, verification
+    /// and rebuilds stream long queries on purpose and do not warn about them.
+    pub db_slow_statement: Duration,
     pub max_body_bytes: usize,
     /// Largest file accepted by an upload.
     pub max_upload_bytes: u64,
@@ -128,6 +131,7 @@ struct FileConfig {
     db_acquire_timeout: Option<String>,
     db_connect_timeout: Option<String>,
     db_idle_in_transaction_timeout: Option<String>,
+    db_slow_statement: Option<String>,
     max_body_bytes: Option<usize>,
     max_upload_bytes: Option<u64>,
     shutdown_grace: Option<String>,
@@ -220,6 +224,15 @@ impl Config {
                     .transpose()
                     .map_err(|m| invalid("db_connect_timeout", m))?,
                 Duration::from_secs(30),
+                parse_duration,
+            )?,
+            db_slow_statement: env_or(
+                "SHARELEDGER_DB_SLOW_STATEMENT",
+                file.db_slow_statement
+                    .map(|s| parse_duration(&s))
+                    .transpose()
+                    .map_err(|m| invalid("db_slow_statement", m))?,
+                Duration::from_secs(2),
                 parse_duration,
             )?,
             db_idle_in_transaction_timeout: env_or(

@@ -78,7 +78,9 @@ pub enum ExportFormat {
 }
 
 /// Runs an `audit` subcommand.
-pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: AuditCommand, mut config: Config) -> anyhow::Result<ExitCode> {
+    // Exports, checkpoints and verification read the whole log in one long query on purpose.
+    config.db_slow_statement = std::time::Duration::ZERO;
     match cmd {
         AuditCommand::PublicKey => {
             println!("{}", Keys::audit(&config)?.public().to_text());
@@ -110,7 +112,7 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
             };
             let selection = Selection::new(None, query.clone()).map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             let keys = Keys::load(&config)?;
-            let database = Database::open(&config).await?;
+            let database = open(&config).await?;
             let result = export(&database.pool, &selection, &config, &keys, format, &output).await;
             database.close().await;
             let (rows, seconds) = result?;
@@ -137,7 +139,7 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
         }
         AuditCommand::Checkpoint => {
             let key = Keys::audit(&config)?;
-            let database = Database::open(&config).await?;
+            let database = open(&config).await?;
             let made = make_checkpoint(&database.pool, None, &key, SystemClock.now(), true).await;
             database.close().await;
             let (checkpoint, event) = made?.expect("always makes one");
@@ -165,7 +167,7 @@ pub async fn run(cmd: AuditCommand, config: Config) -> anyhow::Result<ExitCode> 
                 }
                 None => Keys::audit(&config)?.public(),
             };
-            let database = Database::open(&config).await?;
+            let database = open(&config).await?;
             let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
                 .fetch_one(&database.pool)
                 .await?;
@@ -257,4 +259,16 @@ async fn export(
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     bar.finish_and_clear();
     Ok((count, started.elapsed().as_secs_f64()))
+}
+
+/// Opens the database, refusing one this build has not migrated (nothing to audit yet).
+async fn open(config: &Config) -> anyhow::Result<Database> {
+    let database = Database::open(config).await?;
+    if !crate::db::migrations_applied(&database.pool).await? {
+        database.close().await;
+        anyhow::bail!(
+            "the database is not migrated for this version: run `shareledger migrate` (or start `serve`) first"
+        );
+    }
+    Ok(database)
 }

@@ -28,7 +28,9 @@ pub enum ProjectionsCommand {
 }
 
 /// Runs a `projections` subcommand.
-pub async fn run(cmd: ProjectionsCommand, config: Config) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: ProjectionsCommand, mut config: Config) -> anyhow::Result<ExitCode> {
+    // A rebuild reads the whole log and builds indexes: long statements are the point.
+    config.db_slow_statement = std::time::Duration::ZERO;
     let database = Database::open(&config).await?;
     crate::db::migrate(&database.pool).await?;
     let result = match cmd {

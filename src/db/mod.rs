@@ -82,7 +82,14 @@ pub fn session_options(connect: PgConnectOptions, config: &Config) -> PgConnectO
             format!("{}ms", config.db_idle_in_transaction_timeout.as_millis()),
         )])
         .log_statements(tracing::log::LevelFilter::Trace)
-        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2))
+        .log_slow_statements(
+            if config.db_slow_statement.is_zero() {
+                tracing::log::LevelFilter::Off
+            } else {
+                tracing::log::LevelFilter::Warn
+            },
+            config.db_slow_statement,
+        )
 }
 
 /// The pool settings: no ping before each checkout (a failed connection is discarded when it
