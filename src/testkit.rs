@@ -50,6 +50,22 @@ impl TestDb {
         self.connect.connect().await.expect("cannot open a test connection")
     }
 
+    /// Runs `sql` as the table owner with the log's append-only trigger switched off, as an
+    /// attacker with database access could (tamper tests).
+    pub async fn tamper(&self, sql: &str) {
+        let mut conn = self.connection().await;
+        for statement in [
+            "ALTER TABLE events DISABLE TRIGGER events_append_only",
+            sql,
+            "ALTER TABLE events ENABLE TRIGGER events_append_only",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&mut conn)
+                .await
+                .expect("tampering statement");
+        }
+    }
+
     /// A service configuration that uses this database.
     pub fn config(&self) -> Config {
         let dir = std::env::temp_dir().join(format!("shareledger-test-{}", self.name));

@@ -10,7 +10,6 @@ use shareledger::audit::checkpoint::make_checkpoint;
 use shareledger::audit::key::AuditKey;
 use shareledger::audit::verify::{ProblemKind, Report, Window, verify, verify_window};
 use shareledger::store::chain::{HashInput, ZERO_HASH, event_hash};
-use shareledger::testkit::TestDb;
 use support::TestApp;
 use uuid::Uuid;
 
@@ -63,39 +62,30 @@ async fn settle(app: &TestApp) {
     }
 }
 
-async fn checkpoint(app: &TestApp) {
+/// A checkpoint over everything committed so far; `always: false` is the periodic task's rule
+/// (none when only checkpoints happened since the last). Whether one was written.
+async fn checkpoint_if(app: &TestApp, always: bool) -> bool {
     settle(app).await;
     make_checkpoint(
         &app.db.pool,
         Some(app.state.store()),
         &app.state.keys().audit,
         app.clock_now(),
-        true,
+        always,
     )
     .await
     .unwrap()
-    .expect("a checkpoint");
+    .is_some()
+}
+
+async fn checkpoint(app: &TestApp) {
+    assert!(checkpoint_if(app, true).await, "a checkpoint");
 }
 
 async fn check(app: &TestApp) -> Report {
     verify(&app.db.pool, &app.state.keys().audit.public(), |_| {})
         .await
         .unwrap()
-}
-
-/// Tampering as the table owner with the append-only trigger switched off.
-async fn tamper(db: &TestDb, sql: &str) {
-    let mut conn = db.connection().await;
-    for statement in [
-        "ALTER TABLE events DISABLE TRIGGER events_append_only",
-        sql,
-        "ALTER TABLE events ENABLE TRIGGER events_append_only",
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
 }
 
 fn kinds(report: &Report) -> Vec<(ProblemKind, String, i64)> {
@@ -122,28 +112,10 @@ async fn an_untouched_log_verifies_and_checkpoints_vouch_for_it() {
         "the second checkpoint covers the tail shares"
     );
     // Nothing new but checkpoints: the periodic task writes none.
-    settle(&h.app).await;
-    let again = make_checkpoint(
-        &h.app.db.pool,
-        None,
-        &h.app.state.keys().audit,
-        h.app.clock_now(),
-        false,
-    )
-    .await
-    .unwrap();
-    assert!(again.is_some(), "a share was created after the second checkpoint");
-    settle(&h.app).await;
-    let idle = make_checkpoint(
-        &h.app.db.pool,
-        None,
-        &h.app.state.keys().audit,
-        h.app.clock_now(),
-        false,
-    )
-    .await
-    .unwrap();
-    assert!(idle.is_none(), "only a checkpoint happened since");
+    let again = checkpoint_if(&h.app, false).await;
+    assert!(again, "a share was created after the second checkpoint");
+    let idle = checkpoint_if(&h.app, false).await;
+    assert!(!idle, "only a checkpoint happened since");
     assert_eq!(check(&h.app).await.verdict, "intact");
 }
 
@@ -151,14 +123,13 @@ async fn an_untouched_log_verifies_and_checkpoints_vouch_for_it() {
 async fn an_edited_payload_is_named_with_its_stream_and_version() {
     let h = history().await;
     let stream = format!("share-{}", h.share);
-    tamper(
-        &h.app.db,
-        &format!(
+    h.app
+        .db
+        .tamper(&format!(
             "UPDATE events SET payload = jsonb_set(payload, '{{name}}', '\"innocent.pdf\"') \
              WHERE stream_id = '{stream}' AND stream_version = 1"
-        ),
-    )
-    .await;
+        ))
+        .await;
     let report = check(&h.app).await;
     assert_eq!(report.verdict, "tampered");
     assert_eq!(kinds(&report), vec![(ProblemKind::PayloadChanged, stream.clone(), 1)]);
@@ -189,11 +160,12 @@ async fn an_edited_payload_is_named_with_its_stream_and_version() {
 async fn a_deleted_event_is_missing_from_its_stream_and_from_the_checkpoint() {
     let h = history().await;
     let stream = format!("share-{}", h.share);
-    tamper(
-        &h.app.db,
-        &format!("DELETE FROM events WHERE stream_id = '{stream}' AND stream_version = 2"),
-    )
-    .await;
+    h.app
+        .db
+        .tamper(&format!(
+            "DELETE FROM events WHERE stream_id = '{stream}' AND stream_version = 2"
+        ))
+        .await;
     let report = check(&h.app).await;
     let found = kinds(&report);
     assert!(
@@ -271,14 +243,13 @@ async fn an_event_inserted_into_covered_history_with_a_valid_chain_is_caught_by_
 async fn a_truncated_tail_is_caught_by_the_checkpoint_that_covered_it() {
     let h = history().await;
     // The last two covered events are whole streams of one event: no chain notices them gone.
-    tamper(
-        &h.app.db,
-        &format!(
+    h.app
+        .db
+        .tamper(&format!(
             "DELETE FROM events WHERE stream_id IN ('share-{}', 'share-{}')",
             h.tail[0], h.tail[1]
-        ),
-    )
-    .await;
+        ))
+        .await;
     let report = check(&h.app).await;
     assert_eq!(
         kinds(&report),
@@ -294,14 +265,13 @@ async fn a_forged_checkpoint_signature_is_refused() {
     let h = history().await;
     let forged = AuditKey::from_seed(&[9; 32]).sign(b"anything");
     let forged = base64_of(&forged);
-    tamper(
-        &h.app.db,
-        &format!(
+    h.app
+        .db
+        .tamper(&format!(
             "UPDATE events SET payload = jsonb_set(payload, '{{signature}}', '\"{forged}\"') \
              WHERE stream_id = 'audit-checkpoints' AND stream_version = 1"
-        ),
-    )
-    .await;
+        ))
+        .await;
     let report = check(&h.app).await;
     let found = kinds(&report);
     assert!(found.contains(&(ProblemKind::SignatureInvalid, "audit-checkpoints".to_owned(), 1)));
@@ -340,11 +310,10 @@ async fn auditors_verify_over_http_and_nobody_else_may() {
         .call("GET", "/api/v1/audit/verify", Some(&admin), None)
         .await
         .problem(StatusCode::FORBIDDEN, "forbidden");
-    tamper(
-        &h.app.db,
-        &format!("DELETE FROM events WHERE stream_id = 'share-{}'", h.tail[1]),
-    )
-    .await;
+    h.app
+        .db
+        .tamper(&format!("DELETE FROM events WHERE stream_id = 'share-{}'", h.tail[1]))
+        .await;
     let reply = h.app.call("GET", "/api/v1/audit/verify", Some(&auditor), None).await;
     assert_eq!(reply.json()["verdict"], "tampered");
     assert_eq!(reply.json()["problems"][0]["kind"], "tail_truncated");
@@ -391,11 +360,11 @@ async fn the_cli_prints_the_public_key_checkpoints_and_verifies_with_exit_codes(
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("INTACT"), "{out}");
 
-    tamper(
-        &app.db,
-        &format!("UPDATE events SET metadata = '{{}}' WHERE stream_id = 'share-{share}'"),
-    )
-    .await;
+    app.db
+        .tamper(&format!(
+            "UPDATE events SET metadata = '{{}}' WHERE stream_id = 'share-{share}'"
+        ))
+        .await;
     let (code, out) = run(&["audit", "verify", "--public-key", kept.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(

@@ -223,22 +223,6 @@ async fn update_delete_and_truncate_on_events_are_refused() {
     assert_eq!(count, 1);
 }
 
-/// Tampering as the table owner with the append-only trigger switched off, as an attacker with
-/// database access could.
-async fn tamper(db: &TestDb, sql: &str) {
-    let mut conn = db.connection().await;
-    for statement in [
-        "ALTER TABLE events DISABLE TRIGGER events_append_only",
-        sql,
-        "ALTER TABLE events ENABLE TRIGGER events_append_only",
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn the_chain_verifier_detects_a_modified_payload() {
     let db = TestDb::new().await;
@@ -247,11 +231,8 @@ async fn the_chain_verifier_detects_a_modified_payload() {
         .append(&[append("s", StreamHead::EMPTY, vec![event(1), event(2), event(3)])])
         .await
         .unwrap();
-    tamper(
-        &db,
-        "UPDATE events SET payload = '{\"n\": 200}' WHERE stream_version = 2",
-    )
-    .await;
+    db.tamper("UPDATE events SET payload = '{\"n\": 200}' WHERE stream_version = 2")
+        .await;
     let report = verify_chains(&db.pool, |_| {}).await.unwrap();
     assert_eq!(report.events, 3);
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
@@ -267,7 +248,7 @@ async fn the_chain_verifier_detects_a_deleted_event_and_a_rewritten_order() {
         .append(&[append("s", StreamHead::EMPTY, vec![event(1), event(2), event(3)])])
         .await
         .unwrap();
-    tamper(&db, "DELETE FROM events WHERE stream_version = 2").await;
+    db.tamper("DELETE FROM events WHERE stream_version = 2").await;
     let report = verify_chains(&db.pool, |_| {}).await.unwrap();
     let kinds: Vec<_> = report.problems.iter().map(|p| (p.stream_version, p.kind)).collect();
     assert!(kinds.contains(&(3, ChainProblemKind::VersionGap)), "{kinds:?}");
@@ -279,7 +260,8 @@ async fn the_chain_verifier_detects_a_deleted_event_and_a_rewritten_order() {
         .append(&[append("s", StreamHead::EMPTY, vec![event(1), event(2)])])
         .await
         .unwrap();
-    tamper(&db, "UPDATE events SET tx_id = '3'::xid8 WHERE stream_version = 2").await;
+    db.tamper("UPDATE events SET tx_id = '3'::xid8 WHERE stream_version = 2")
+        .await;
     let report = verify_chains(&db.pool, |_| {}).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].kind, ChainProblemKind::OrderChanged);

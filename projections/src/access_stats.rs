@@ -6,16 +6,18 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, DurationRound, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, DurationRound, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use shareledger_domain::log::StoredEvent;
+use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::ProjectionError;
-use crate::audit_index::share_of;
+use crate::audit_index::{attempt, share_of};
 use crate::copy::CopyRows;
+use crate::rebuild::live_keys;
 
 type Counts<K> = HashMap<K, i64>;
 
@@ -32,30 +34,11 @@ struct Batch {
 
 /// What an event counts as, if it is a recipient's attempt.
 fn kind_of(e: &StoredEvent) -> Option<Kind> {
-    let granted = |op| Some((op, "granted", String::new()));
-    match e.event_type.as_str() {
-        "ShareOpened" => granted("open"),
-        "FilePreviewed" => granted("preview"),
-        "FileDownloaded" => granted("download"),
-        "FileSaved" => granted("save"),
-        "FileUploaded" => granted("upload"),
-        "DocumentEdited" => granted("edit"),
-        "AccessRefused" => {
-            let op = match e.payload.get("operation").and_then(|v| v.as_str())? {
-                "open" => "open",
-                "list" => "list",
-                "preview" => "preview",
-                "download" => "download",
-                "save" => "save",
-                "upload" => "upload",
-                "edit" => "edit",
-                _ => "other",
-            };
-            let reason = e.payload.get("reason").and_then(|v| v.as_str()).unwrap_or_default();
-            Some((op, "refused", reason.to_owned()))
-        }
-        _ => None,
-    }
+    let a = attempt(e)?;
+    Some(match a.refused {
+        None => (a.operation, "granted", String::new()),
+        Some(reason) => (a.operation, "refused", reason.to_owned()),
+    })
 }
 
 /// The local hour (as the instant it starts) and local day of `at` in `tz`.
@@ -130,17 +113,6 @@ const COUNTED: [&str; 4] = [
     "enterprise_access_daily",
     "enterprise_visitors_daily",
 ];
-
-/// The primary and unique keys of a live table: (name, definition).
-async fn live_keys(conn: &mut PgConnection, table: &str) -> Result<Vec<(String, String)>, ProjectionError> {
-    Ok(sqlx::query_as(
-        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-         WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u') ORDER BY conname",
-    )
-    .bind(table)
-    .fetch_all(conn)
-    .await?)
-}
 
 /// Stages a batch of a rebuild (see `prepare_rebuild`).
 pub async fn apply_rebuild(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
@@ -467,75 +439,40 @@ impl Bucket {
     }
 }
 
-/// A share's series between two days (inclusive), by day or by hour, and the totals.
+/// A share's series between two local days (inclusive), by day or by hour, and the totals.
+/// Hours are selected by the local day they belonged to, as the daily series is, so the two
+/// always add up to the same totals.
 pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
     db: E,
     share: Uuid,
     from: NaiveDate,
     to: NaiveDate,
     hourly: bool,
-    tz: Tz,
 ) -> Result<(Vec<Bucket>, Bucket), sqlx::Error> {
-    let (start, _) = day_bounds(from, tz);
-    let (_, end) = day_bounds(to, tz);
-    let mut series: std::collections::BTreeMap<String, Bucket> = std::collections::BTreeMap::new();
-    let mut totals = Bucket {
-        bucket: "total".into(),
-        ..Bucket::default()
-    };
-    let counts = if hourly {
-        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), operation, outcome, reason, sum(count)::int8 FROM share_access_hourly WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1, 2, 3, 4")
-            .bind(share)
-            .bind(start)
-            .bind(end)
-            .fetch_all(db)
-            .await?
+    let key = if hourly {
+        "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
     } else {
-        sqlx::query("SELECT day::text, operation, outcome, reason, sum(count)::int8 FROM share_access_hourly WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1, 2, 3, 4")
-            .bind(share)
-            .bind(from)
-            .bind(to)
-            .fetch_all(db)
-            .await?
+        "day::text"
     };
-    for row in counts {
-        let key: String = row.get(0);
-        let (op, outcome, reason, n): (String, String, String, i64) = (row.get(1), row.get(2), row.get(3), row.get(4));
-        series
-            .entry(key.clone())
-            .or_insert_with(|| Bucket {
-                bucket: key,
-                ..Bucket::default()
-            })
-            .add(&op, &outcome, &reason, n);
-        totals.add(&op, &outcome, &reason, n);
-    }
-    let visitors = if hourly {
-        sqlx::query("SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND hour >= $2 AND hour < $3 GROUP BY 1")
-            .bind(share)
-            .bind(start)
-            .bind(end)
-            .fetch_all(db)
-            .await?
-    } else {
-        sqlx::query("SELECT day::text, count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
-            .bind(share)
-            .bind(from)
-            .bind(to)
-            .fetch_all(db)
-            .await?
-    };
-    for row in visitors {
-        let key: String = row.get(0);
-        series
-            .entry(key.clone())
-            .or_insert_with(|| Bucket {
-                bucket: key,
-                ..Bucket::default()
-            })
-            .unique_visitors = row.get(1);
-    }
-    totals.unique_visitors = sqlx::query_scalar(
+    let counts = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {key}, operation, outcome, reason, sum(count)::int8 FROM share_access_hourly \
+         WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1, 2, 3, 4"
+    )))
+    .bind(share)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    let visitors = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {key}, count(DISTINCT visitor) FROM share_visitors \
+         WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1"
+    )))
+    .bind(share)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    let unique: i64 = sqlx::query_scalar(
         "SELECT count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND day >= $2 AND day <= $3",
     )
     .bind(share)
@@ -543,74 +480,59 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
     .bind(to)
     .fetch_one(db)
     .await?;
-    Ok((series.into_values().collect(), totals))
+    Ok(assemble(&counts, &visitors, unique))
 }
 
-/// An enterprise's daily series between two days (inclusive), and the totals.
+/// The enterprise's daily series between two days (inclusive), and the totals.
 pub async fn enterprise_series<'c, E: PgExecutor<'c> + Copy>(
     db: E,
     enterprise: &str,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<(Vec<Bucket>, Bucket), sqlx::Error> {
-    let mut series: std::collections::BTreeMap<String, Bucket> = std::collections::BTreeMap::new();
-    let mut totals = Bucket {
-        bucket: "total".into(),
-        ..Bucket::default()
-    };
-    let rows = sqlx::query("SELECT day::text, operation, outcome, reason, count FROM enterprise_access_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
+    let counts = sqlx::query("SELECT day::text, operation, outcome, reason, count FROM enterprise_access_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
         .bind(enterprise)
         .bind(from)
         .bind(to)
         .fetch_all(db)
         .await?;
-    for row in rows {
-        let key: String = row.get(0);
-        let (op, outcome, reason, n): (String, String, String, i64) = (row.get(1), row.get(2), row.get(3), row.get(4));
-        series
-            .entry(key.clone())
-            .or_insert_with(|| Bucket {
-                bucket: key,
-                ..Bucket::default()
-            })
-            .add(&op, &outcome, &reason, n);
-        totals.add(&op, &outcome, &reason, n);
-    }
     let visitors = sqlx::query("SELECT day::text, count(*) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
         .bind(enterprise)
         .bind(from)
         .bind(to)
         .fetch_all(db)
         .await?;
-    for row in visitors {
-        let key: String = row.get(0);
-        series
-            .entry(key.clone())
-            .or_insert_with(|| Bucket {
-                bucket: key,
-                ..Bucket::default()
-            })
-            .unique_visitors = row.get(1);
-    }
-    totals.unique_visitors = sqlx::query_scalar("SELECT count(DISTINCT visitor) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
+    let unique: i64 = sqlx::query_scalar("SELECT count(DISTINCT visitor) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
         .bind(enterprise)
         .bind(from)
         .bind(to)
         .fetch_one(db)
         .await?;
-    Ok((series.into_values().collect(), totals))
+    Ok(assemble(&counts, &visitors, unique))
 }
 
-/// The instants a local day starts and ends at.
-pub fn day_bounds(day: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
-            .earliest()
-            .unwrap_or_else(|| {
-                Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
-                    .with_timezone(&tz)
-            })
-            .with_timezone(&Utc)
+/// A series from rows of (bucket, operation, outcome, reason, count) and (bucket, unique
+/// visitors), and its totals.
+fn assemble(counts: &[PgRow], visitors: &[PgRow], unique: i64) -> (Vec<Bucket>, Bucket) {
+    fn bucket(series: &mut std::collections::BTreeMap<String, Bucket>, key: String) -> &mut Bucket {
+        series.entry(key).or_insert_with_key(|key| Bucket {
+            bucket: key.clone(),
+            ..Bucket::default()
+        })
+    }
+    let mut series = std::collections::BTreeMap::new();
+    let mut totals = Bucket {
+        bucket: "total".into(),
+        unique_visitors: unique,
+        ..Bucket::default()
     };
-    (start(day), start(day.succ_opt().unwrap_or(day)))
+    for row in counts {
+        let (op, outcome, reason, n): (String, String, String, i64) = (row.get(1), row.get(2), row.get(3), row.get(4));
+        bucket(&mut series, row.get(0)).add(&op, &outcome, &reason, n);
+        totals.add(&op, &outcome, &reason, n);
+    }
+    for row in visitors {
+        bucket(&mut series, row.get(0)).unique_visitors = row.get(1);
+    }
+    (series.into_values().collect(), totals)
 }

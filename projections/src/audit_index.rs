@@ -8,9 +8,24 @@ use uuid::Uuid;
 use crate::ProjectionError;
 use crate::copy::CopyRows;
 
-/// Operation and outcome of an event, for the index (`None` for owner and admin events).
-pub fn operation_outcome(event: &StoredEvent) -> (Option<String>, Option<String>) {
-    let granted = |op: &str| (Some(op.to_owned()), Some("granted".to_owned()));
+/// A recipient's attempt, as an event records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    /// `open`, `list`, `preview`, `download`, `save`, `upload`, `edit` (`other` if unknown).
+    pub operation: &'static str,
+    /// The reason, for a refusal.
+    pub refused: Option<&'a str>,
+}
+
+/// What an event records of a recipient's attempt (`None` for owner and admin events). The
+/// audit index and the access statistics read attempts through this one place.
+pub fn attempt(event: &StoredEvent) -> Option<Attempt<'_>> {
+    let granted = |operation| {
+        Some(Attempt {
+            operation,
+            refused: None,
+        })
+    };
     match event.event_type.as_str() {
         "ShareOpened" => granted("open"),
         "FilePreviewed" => granted("preview"),
@@ -18,19 +33,38 @@ pub fn operation_outcome(event: &StoredEvent) -> (Option<String>, Option<String>
         "FileSaved" => granted("save"),
         "FileUploaded" => granted("upload"),
         "DocumentEdited" => granted("edit"),
-        "AccessRefused" => (
-            event
-                .payload
-                .get("operation")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
-            event
-                .payload
-                .get("reason")
-                .and_then(|v| v.as_str())
-                .map(|r| format!("refused:{r}")),
+        "AccessRefused" => {
+            let operation = match event.payload.get("operation").and_then(|v| v.as_str())? {
+                "open" => "open",
+                "list" => "list",
+                "preview" => "preview",
+                "download" => "download",
+                "save" => "save",
+                "upload" => "upload",
+                "edit" => "edit",
+                _ => "other",
+            };
+            let reason = event.payload.get("reason").and_then(|v| v.as_str()).unwrap_or_default();
+            Some(Attempt {
+                operation,
+                refused: Some(reason),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Operation and outcome of an event, for the index: `granted` or `refused:<reason>`.
+pub fn operation_outcome(event: &StoredEvent) -> (Option<String>, Option<String>) {
+    match attempt(event) {
+        None => (None, None),
+        Some(a) => (
+            Some(a.operation.to_owned()),
+            Some(match a.refused {
+                None => "granted".to_owned(),
+                Some(reason) => format!("refused:{reason}"),
+            }),
         ),
-        _ => (None, None),
     }
 }
 

@@ -116,16 +116,24 @@ pub async fn stream_head<'c>(db: impl PgExecutor<'c>, stream_id: &str) -> Result
     }
 }
 
+/// Events after `$1::xid8, $2` that no open transaction can still precede, in catch-up order:
+/// the one query behind `read_all` and `stream_all`.
+macro_rules! catch_up_sql {
+    () => {
+        concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events \
+             WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY events.tx_id, events.global_position"
+        )
+    };
+}
+
 /// Up to `limit` events after `after`, in gap-free catch-up order.
 pub async fn read_all<'c>(db: impl PgExecutor<'c>, after: Cursor, limit: i64) -> Result<Vec<StoredEvent>, LogError> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        event_columns!(),
-        " FROM events \
-         WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY events.tx_id, events.global_position LIMIT $3"
-    );
+    const SQL: &str = concat!(catch_up_sql!(), " LIMIT $3");
     let rows = sqlx::query(SQL)
         .bind(after.tx_id.to_string())
         .bind(after.position)
@@ -157,15 +165,7 @@ pub fn stream_all<'c, E>(db: E, after: Cursor) -> impl futures_util::Stream<Item
 where
     E: PgExecutor<'c> + 'c,
 {
-    const SQL: &str = concat!(
-        "SELECT ",
-        event_columns!(),
-        " FROM events \
-         WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY events.tx_id, events.global_position"
-    );
-    sqlx::query(SQL)
+    sqlx::query(catch_up_sql!())
         .bind(after.tx_id.to_string())
         .bind(after.position)
         .fetch(db)

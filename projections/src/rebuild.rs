@@ -65,14 +65,7 @@ pub async fn prepare(
             format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL EXCLUDING INDEXES)"),
         )
         .await?;
-        let keys: Vec<(String, String)> = sqlx::query_as(
-            "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-             WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u') ORDER BY conname",
-        )
-        .bind(table)
-        .fetch_all(&mut conn)
-        .await?;
-        for (name, definition) in keys {
+        for (name, definition) in live_keys(&mut conn, table).await? {
             exec(
                 &mut conn,
                 format!("ALTER TABLE {schema}.{table} ADD CONSTRAINT {name} {definition}"),
@@ -111,6 +104,17 @@ pub async fn prepare(
         deferred_indexes,
         apply_time: std::time::Duration::ZERO,
     })
+}
+
+/// The primary and unique keys of a live table: (name, definition).
+pub(crate) async fn live_keys(conn: &mut PgConnection, table: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u') ORDER BY conname",
+    )
+    .bind(table)
+    .fetch_all(conn)
+    .await
 }
 
 /// Replays the log into the shadows from where they stand until caught up, reading the log once

@@ -4,7 +4,6 @@
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use shareledger_domain::log::{Cursor, StoredEvent};
-use shareledger_projections::event_columns;
 use sqlx::PgPool;
 
 use super::checkpoint::Checkpoint;
@@ -12,7 +11,6 @@ use super::key::PublicKey;
 use super::{CHECKPOINT_STREAM, digest};
 use crate::store::StoreError;
 use crate::store::verify::{ChainProblemKind, verify_chains};
-use shareledger_projections::log::decode_event;
 
 /// What kind of tampering a finding shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -210,12 +208,9 @@ async fn check_checkpoints(
     }
     pending.sort_by_key(|p| p.covered);
 
-    const SQL: &str = concat!(
-        "SELECT ",
-        event_columns!(),
-        " FROM events ORDER BY events.tx_id, events.global_position"
-    );
-    let mut rows = sqlx::query(SQL).fetch(pool);
+    // The log in catch-up order: every event a checkpoint can have covered is below the
+    // visibility horizon, then as now.
+    let mut rows = std::pin::pin!(shareledger_projections::log::stream_all(pool, Cursor::START));
     let (mut running, mut events) = (digest::START, 0u64);
     let mut next = 0;
     let mut vouched = 0i64;
@@ -263,8 +258,7 @@ async fn check_checkpoints(
             }
         };
     let mut read = 0u64;
-    while let Some(row) = rows.try_next().await? {
-        let event = decode_event(&row)?;
+    while let Some(event) = rows.try_next().await? {
         let at = event.cursor();
         // Checkpoints covering up to a cursor before this event whose own last event was not
         // read: it is gone. (An empty log's checkpoint covers nothing and misses nothing.)

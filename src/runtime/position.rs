@@ -60,4 +60,17 @@ mod tests {
         assert_eq!(parse(&format(Cursor { tx_id: 5, position: 9 })), seen);
         assert_eq!(parse("x-1"), None);
     }
+
+    #[test]
+    fn cursors_parse_back() {
+        assert_eq!(
+            parse("784-15"),
+            Some(Cursor {
+                tx_id: 784,
+                position: 15
+            })
+        );
+        assert_eq!(parse("784"), None);
+        assert_eq!(parse("x-1"), None);
+    }
 }

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::error::ApiError;
+use crate::runtime::position;
 
 /// How client addresses appear in audit output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -156,15 +157,6 @@ fn bad(detail: impl Into<String>) -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", detail)
 }
 
-/// Parses a catch-up cursor `<tx_id>-<position>`.
-pub fn parse_cursor(s: &str) -> Option<Cursor> {
-    let (tx, pos) = s.split_once('-')?;
-    Some(Cursor {
-        tx_id: tx.parse().ok()?,
-        position: pos.parse().ok()?,
-    })
-}
-
 impl Selection {
     /// Checks the filters and the caller's right to them: auditors see everything, admins their
     /// own enterprise, nobody else anything.
@@ -234,7 +226,7 @@ impl Selection {
         }
         let after = match query.after.as_deref() {
             None => Cursor::START,
-            Some(s) => parse_cursor(s).ok_or_else(|| bad("after: a cursor as returned in next_cursor"))?,
+            Some(s) => position::parse(s).ok_or_else(|| bad("after: a cursor as returned in next_cursor"))?,
         };
         Ok(Selection {
             query,
@@ -348,9 +340,12 @@ impl Selection {
 fn decode(r: &sqlx::postgres::PgRow, ip: ClientIpMode, key: &[u8]) -> Result<AuditRow, sqlx::Error> {
     let position: i64 = r.try_get(0)?;
     let tx: String = r.try_get(1)?;
+    let tx_id = tx
+        .parse()
+        .map_err(|_| sqlx::Error::Decode(format!("tx_id {tx:?}").into()))?;
     let client_ip: Option<String> = r.try_get(11)?;
     Ok(AuditRow {
-        cursor: format!("{tx}-{position}"),
+        cursor: position::format(Cursor { tx_id, position }),
         position,
         recorded_at: r.try_get(2)?,
         occurred_at: r.try_get(3)?,
@@ -437,19 +432,6 @@ mod tests {
         assert_ne!(a, ClientIpMode::Hashed.show("203.0.113.7", b"other key"));
         assert!(!a.contains("203.0"));
     }
-
-    #[test]
-    fn cursors_parse_back() {
-        assert_eq!(
-            parse_cursor("784-15"),
-            Some(Cursor {
-                tx_id: 784,
-                position: 15
-            })
-        );
-        assert_eq!(parse_cursor("784"), None);
-        assert_eq!(parse_cursor("x-1"), None);
-    }
 }
 
 /// A share as it stood at an instant: `GET /api/v1/audit/shares/{id}/state?as_of=`.
@@ -485,13 +467,7 @@ pub async fn share_state_as_of(
 ) -> Result<ShareStateAsOf, ApiError> {
     use shareledger_domain::Aggregate;
     use shareledger_domain::share::{Share, ShareEvent};
-    if !actor.has(Role::Auditor) && !actor.has(Role::Admin) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "Point-in-time states are for auditors (and admins, for their own enterprise).",
-        ));
-    }
+    crate::http::auth::require_any(actor, &[Role::Auditor, Role::Admin])?;
     let not_found = || {
         ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
@@ -499,8 +475,7 @@ pub async fn share_state_as_of(
             "No such share at that time.",
         )
     };
-    let stored = shareledger_projections::log::read_stream(pool, &format!("share-{id}"), 0).await?;
-    let upto: Vec<_> = stored.into_iter().filter(|e| e.recorded_at <= as_of).collect();
+    let upto = crate::store::read_stream_until(pool, &format!("share-{id}"), as_of).await?;
     let events = upto
         .iter()
         .map(|e| e.decode::<ShareEvent>())
@@ -523,17 +498,6 @@ pub async fn share_state_as_of(
         as_of,
         status: status.to_owned(),
         share: serde_json::to_value(&share).map_err(ApiError::internal)?,
-        events: upto
-            .into_iter()
-            .map(|e| crate::service::shares::dto::HistoryEntry {
-                position: e.global_position,
-                version: e.stream_version,
-                occurred_at: e.occurred_at,
-                actor: e.metadata.get("actor").and_then(|v| v.as_str()).map(str::to_owned),
-                actor_kind: e.metadata.get("actor_kind").and_then(|v| v.as_str()).map(str::to_owned),
-                event_type: e.event_type,
-                data: e.payload,
-            })
-            .collect(),
+        events: upto.into_iter().map(Into::into).collect(),
     })
 }

@@ -104,7 +104,7 @@ pub async fn share(state: &AppState, actor: &Actor, id: Uuid, params: StatsParam
     let policy = context::policy(state, &row.enterprise_id).await?;
     let tz = quota::time_zone(&policy);
     let (from, to) = range(&params, quota::quota_day(state.clock().now(), tz), hourly)?;
-    let (series, totals) = access_stats::share_series(state.pool(), id, from, to, hourly, tz).await?;
+    let (series, totals) = access_stats::share_series(state.pool(), id, from, to, hourly).await?;
     Ok(StatsResponse {
         from,
         to,

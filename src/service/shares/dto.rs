@@ -353,6 +353,21 @@ pub struct HistoryEntry {
     pub data: serde_json::Value,
 }
 
+impl From<shareledger_domain::log::StoredEvent> for HistoryEntry {
+    fn from(e: shareledger_domain::log::StoredEvent) -> Self {
+        let meta = |key: &str| e.metadata.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        HistoryEntry {
+            position: e.global_position,
+            version: e.stream_version,
+            occurred_at: e.occurred_at,
+            actor: meta("actor"),
+            actor_kind: meta("actor_kind"),
+            event_type: e.event_type,
+            data: e.payload,
+        }
+    }
+}
+
 /// A share's own events, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HistoryResponse {

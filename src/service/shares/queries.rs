@@ -149,17 +149,6 @@ pub async fn history(state: &AppState, actor: &Actor, id: Uuid) -> Result<Histor
     let stream = format!("share-{id}");
     let events = read_stream(state.pool(), &stream, 0).await?;
     Ok(HistoryResponse {
-        events: events
-            .into_iter()
-            .map(|e| HistoryEntry {
-                position: e.global_position,
-                version: e.stream_version,
-                occurred_at: e.occurred_at,
-                actor: e.metadata.get("actor").and_then(|v| v.as_str()).map(str::to_owned),
-                actor_kind: e.metadata.get("actor_kind").and_then(|v| v.as_str()).map(str::to_owned),
-                event_type: e.event_type,
-                data: e.payload,
-            })
-            .collect(),
+        events: events.into_iter().map(HistoryEntry::from).collect(),
     })
 }
