@@ -7,7 +7,7 @@ mod driver;
 mod http;
 mod rebuild;
 mod report;
-mod service;
+pub mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

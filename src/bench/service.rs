@@ -18,58 +18,109 @@ use crate::http::auth::{Claims, mint};
 pub struct Service {
     base: String,
     secret: Vec<u8>,
-    pid: u32,
+    launch: std::sync::Arc<Launch>,
+    pid: std::sync::Arc<std::sync::atomic::AtomicU32>,
     child: std::sync::Arc<tokio::sync::Mutex<Option<Child>>>,
-    data_dir: std::path::PathBuf,
     clients: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
+/// What it takes to start the same service again (same port, keys and data directory).
+struct Launch {
+    program: std::path::PathBuf,
+    listen: String,
+    data_dir: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
 impl Service {
-    /// Starts `shareledger serve` on a free local port against this database.
+    /// Starts `shareledger serve` (this executable) on a free local port against this database.
     pub async fn start(database: &PgConnectOptions, secret: &[u8; 32]) -> anyhow::Result<Service> {
+        Self::start_program(&std::env::current_exe()?, database, secret).await
+    }
+
+    /// Starts `program serve` (a `shareledger` executable) on a free local port against this
+    /// database, with a fresh data directory and keys.
+    pub async fn start_program(
+        program: &std::path::Path,
+        database: &PgConnectOptions,
+        secret: &[u8; 32],
+    ) -> anyhow::Result<Service> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let data_dir = std::env::temp_dir().join(format!("shareledger-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir)?;
         let seal: [u8; 32] = crate::crypto::random_bytes();
-        let child = Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("DATABASE_URL", database.to_url_lossy().to_string())
-            .env("SHARELEDGER_JWT_SECRET", STANDARD.encode(secret))
-            .env("SHARELEDGER_SEAL_KEY", STANDARD.encode(seal))
-            .env("SHARELEDGER_LOG", "warn")
-            .env("SHARELEDGER_DB_POOL_SIZE", "32")
-            // The load generator stands for many clients: it names them in X-Forwarded-For,
-            // which the service believes from the loopback proxy only.
-            .env("SHARELEDGER_TRUSTED_PROXIES", "127.0.0.1/32")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the service")?;
-        let service = Service {
-            base: format!("http://127.0.0.1:{port}"),
-            secret: secret.to_vec(),
-            pid: child.id().unwrap_or(0),
-            child: std::sync::Arc::new(tokio::sync::Mutex::new(Some(child))),
+        let launch = Launch {
+            program: program.to_owned(),
+            listen: format!("127.0.0.1:{port}"),
             data_dir,
+            env: vec![
+                ("DATABASE_URL", database.to_url_lossy().to_string()),
+                ("SHARELEDGER_JWT_SECRET", STANDARD.encode(secret)),
+                ("SHARELEDGER_SEAL_KEY", STANDARD.encode(seal)),
+                ("SHARELEDGER_LOG", "warn".to_owned()),
+                ("SHARELEDGER_DB_POOL_SIZE", "32".to_owned()),
+                // The load generator stands for many clients: it names them in X-Forwarded-For,
+                // which the service believes from the loopback proxy only.
+                ("SHARELEDGER_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+            ],
+        };
+        let service = Service {
+            base: format!("http://{}", launch.listen),
+            secret: secret.to_vec(),
+            launch: std::sync::Arc::new(launch),
+            pid: Default::default(),
+            child: Default::default(),
             clients: Default::default(),
         };
-        let client = service.client();
-        for _ in 0..200 {
+        service.relaunch().await?;
+        Ok(service)
+    }
+
+    /// Starts the process again after [`Service::kill`] (same port, keys and data directory)
+    /// and waits until it is ready.
+    pub async fn relaunch(&self) -> anyhow::Result<()> {
+        let launch = &self.launch;
+        let mut command = Command::new(&launch.program);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(&launch.listen)
+            .arg("--data-dir")
+            .arg(&launch.data_dir)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (name, value) in &launch.env {
+            command.env(name, value);
+        }
+        let child = command.spawn().context("starting the service")?;
+        self.pid
+            .store(child.id().unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        *self.child.lock().await = Some(child);
+        let client = self.client();
+        for _ in 0..300 {
             if client
-                .get(format!("{}/readyz", service.base))
+                .get(format!("{}/readyz", self.base))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return Ok(service);
+                return Ok(());
+            }
+            if let Some(child) = self.child.lock().await.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                anyhow::bail!("the service exited while starting: {status}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         anyhow::bail!("the service did not become ready")
+    }
+
+    /// Kills the process outright (SIGKILL: no shutdown, no flushing) and reaps it.
+    pub async fn kill(&self) {
+        if let Some(mut child) = self.child.lock().await.take() {
+            let _ = child.kill().await;
+        }
     }
 
     /// The base URL.
@@ -169,7 +220,12 @@ impl Service {
 
     /// The service's peak resident memory so far (KiB), from /proc.
     pub fn peak_rss_kib(&self) -> u64 {
-        read_status_kib(self.pid, "VmHWM:")
+        read_status_kib(self.pid.load(std::sync::atomic::Ordering::Relaxed), "VmHWM:")
+    }
+
+    /// The service's resident memory now (KiB), from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        read_status_kib(self.pid.load(std::sync::atomic::Ordering::Relaxed), "VmRSS:")
     }
 
     /// Stops the service (SIGTERM, then a kill if it lingers) and removes its data directory.
@@ -188,7 +244,7 @@ impl Service {
                 let _ = child.kill().await;
             }
         }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        let _ = std::fs::remove_dir_all(&self.launch.data_dir);
     }
 }
 

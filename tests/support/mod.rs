@@ -357,7 +357,8 @@ pub async fn catch_up(db: &TestDb) {
 }
 
 /// Rebuilds every projection from zero into shadow tables and returns the differences with the
-/// live tables (`(projection, table, only live, only rebuilt)`), then discards the shadows.
+/// live tables (`(projection, table, only live, only rebuilt)`, tables that agree left out),
+/// then discards the shadows.
 pub async fn rebuilt_differences(db: &TestDb) -> Vec<(String, String, i64, i64)> {
     use shareledger_projections::{projection::ALL, rebuild};
     let target = last_committed(&db.pool).await;
@@ -378,6 +379,9 @@ pub async fn rebuilt_differences(db: &TestDb) -> Vec<(String, String, i64, i64)>
     let mut out = Vec::new();
     for mut shadow in shadows {
         for (table, live, rebuilt) in rebuild::differences(&mut shadow).await.unwrap() {
+            if live == 0 && rebuilt == 0 {
+                continue;
+            }
             out.push((shadow.projection.name().to_owned(), table, live, rebuilt));
         }
         rebuild::discard(shadow).await.unwrap();
