@@ -53,6 +53,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_duplicates_nothing() 
         std::path::Path::new(env!("CARGO_BIN_EXE_shareledger")),
         &db.connect,
         &secret,
+        &[],
     )
     .await
     .expect("the service starts");
@@ -263,13 +264,17 @@ async fn killing_the_instance_that_runs_the_projections_moves_them_to_the_other(
     let db = TestDb::new().await;
     let secret = [9u8; 32];
     let program = std::path::Path::new(env!("CARGO_BIN_EXE_shareledger"));
-    let first = Service::start_program(program, &db.connect, &secret).await.unwrap();
+    let first = Service::start_program(program, &db.connect, &secret, &[])
+        .await
+        .unwrap();
     let client = first.client();
     let owner = first.token("failover-owner", "failover", &["user"]);
     let file = first.upload(&client, &owner, "a.txt", b"a").await.unwrap();
     // The first instance took every runner's lock: it has applied the log.
     async_projections_reach_the_end_of_the_log(&db).await;
-    let second = Service::start_program(program, &db.connect, &secret).await.unwrap();
+    let second = Service::start_program(program, &db.connect, &secret, &[])
+        .await
+        .unwrap();
     first.kill().await;
     for i in 0..5 {
         second

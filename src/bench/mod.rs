@@ -25,9 +25,19 @@ pub enum BenchCommand {
     /// Appends/s through the event store at 1, 8 and 32 writers, 1- and 10-event transactions,
     /// beside plain INSERTs of the same rows through the same pool.
     Append(BenchArgs),
-    /// The service over HTTP (downloads on many shares and on one hot share), beside the
-    /// matching PostgreSQL ceilings.
-    Http(BenchArgs),
+    /// The service over HTTP (create, download on many shares and on one hot share, my links
+    /// search, open with a code, a mixed load), beside the matching PostgreSQL ceilings.
+    Http {
+        #[command(flatten)]
+        args: BenchArgs,
+        /// Run only these scenarios (repeatable; default: all).
+        #[arg(long = "scenario", value_enum, value_name = "NAME")]
+        scenarios: Vec<http::Scenario>,
+        /// How long the mixed scenario runs, in seconds (default 60; 15 with --quick). A soak
+        /// run: `--scenario mixed --duration 1800`.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<u64>,
+    },
     /// Rebuild every projection from a realistic log, beside the raw sequential read of the
     /// same events.
     Rebuild {
@@ -63,7 +73,11 @@ pub struct BenchArgs {
 pub async fn run(cmd: BenchCommand, config: Config) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Append(args) => append::run(&args, &config).await,
-        BenchCommand::Http(args) => http::run(&args, &config).await,
+        BenchCommand::Http {
+            args,
+            scenarios,
+            duration,
+        } => http::run(&args, &scenarios, duration.map(std::time::Duration::from_secs), &config).await,
         BenchCommand::Rebuild {
             args,
             events,

@@ -46,6 +46,20 @@ pub struct Measurement {
     pub ratio: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<f64>,
+    /// Targets other than a ratio (latency, errors, memory, lag), each judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<Goal>,
+    /// Figures particular to the scenario.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A target that is not a ratio, and whether the run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Goal {
+    pub goal: String,
+    pub measured: String,
+    pub met: bool,
 }
 
 impl Measurement {
@@ -66,7 +80,25 @@ impl Measurement {
             ceiling,
             ratio,
             target,
+            goals: Vec::new(),
+            details: serde_json::Map::new(),
         }
+    }
+
+    /// Adds a goal and whether it was met.
+    pub fn goal(mut self, goal: impl Into<String>, measured: impl Into<String>, met: bool) -> Self {
+        self.goals.push(Goal {
+            goal: goal.into(),
+            measured: measured.into(),
+            met,
+        });
+        self
+    }
+
+    /// Adds a figure particular to the scenario.
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
     }
 
     /// Whether the ratio meets the target (true when there is none).
@@ -113,6 +145,20 @@ pub fn print_table(title: &str, rows: &[Measurement]) {
                 None => "-".to_owned(),
             }
         );
+    }
+    for m in rows {
+        for g in &m.goals {
+            println!(
+                "  {:<22} {:<40} measured {:<28} {}",
+                m.scenario,
+                g.goal,
+                g.measured,
+                if g.met { "ok" } else { "NO" }
+            );
+        }
+    }
+    for m in rows {
+        println!("  {:<22} {}", m.scenario, m.figures.what);
     }
 }
 

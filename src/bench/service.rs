@@ -34,22 +34,28 @@ struct Launch {
 
 impl Service {
     /// Starts `shareledger serve` (this executable) on a free local port against this database.
-    pub async fn start(database: &PgConnectOptions, secret: &[u8; 32]) -> anyhow::Result<Service> {
-        Self::start_program(&std::env::current_exe()?, database, secret).await
+    /// `settings` are more `SHARELEDGER_*` variables for it.
+    pub async fn start(
+        database: &PgConnectOptions,
+        secret: &[u8; 32],
+        settings: &[(&'static str, String)],
+    ) -> anyhow::Result<Service> {
+        Self::start_program(&std::env::current_exe()?, database, secret, settings).await
     }
 
     /// Starts `program serve` (a `shareledger` executable) on a free local port against this
-    /// database, with a fresh data directory and keys.
+    /// database, with a fresh data directory and keys, and these more settings.
     pub async fn start_program(
         program: &std::path::Path,
         database: &PgConnectOptions,
         secret: &[u8; 32],
+        settings: &[(&'static str, String)],
     ) -> anyhow::Result<Service> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let data_dir = std::env::temp_dir().join(format!("shareledger-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir)?;
         let seal: [u8; 32] = crate::crypto::random_bytes();
-        let launch = Launch {
+        let mut launch = Launch {
             program: program.to_owned(),
             listen: format!("127.0.0.1:{port}"),
             data_dir,
@@ -64,6 +70,7 @@ impl Service {
                 ("SHARELEDGER_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
             ],
         };
+        launch.env.extend(settings.iter().cloned());
         let service = Service {
             base: format!("http://{}", launch.listen),
             secret: secret.to_vec(),
@@ -201,21 +208,35 @@ impl Service {
         Ok(value["id"].as_str().context("no id")?.parse()?)
     }
 
-    /// Opens a link anonymously; returns the session.
     /// Opens a link anonymously, as one of many distinct clients (a new address each time, so
     /// the per-client throttle for anonymous opens sees what it would in production).
     pub async fn open(&self, client: &reqwest::Client, link_token: &str) -> anyhow::Result<String> {
+        let (status, value) = self
+            .open_with(client, link_token, Value::Object(Default::default()))
+            .await?;
+        anyhow::ensure!(status.is_success(), "open: HTTP {status} {value}");
+        Ok(value["session"].as_str().context("no session")?.to_owned())
+    }
+
+    /// Opens a link anonymously with this body (e.g. a code), as a new client; returns the
+    /// status and body whatever they are.
+    pub async fn open_with(
+        &self,
+        client: &reqwest::Client,
+        link_token: &str,
+        body: Value,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let n = self.clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let address = std::net::Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff));
         let response = client
             .post(format!("{}/api/v1/links/{link_token}/session", self.base))
             .header("x-forwarded-for", address.to_string())
+            .json(&body)
             .send()
             .await?;
         let status = response.status();
-        let value: Value = response.json().await?;
-        anyhow::ensure!(status.is_success(), "open: HTTP {status} {value}");
-        Ok(value["session"].as_str().context("no session")?.to_owned())
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, value))
     }
 
     /// The service's peak resident memory so far (KiB), from /proc.

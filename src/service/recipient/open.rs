@@ -89,7 +89,17 @@ async fn check_code(
     if shareledger_domain::share::validate_access_code(code).is_err() {
         return Ok((CodeCheck::Wrong, None));
     }
-    match state.hasher().verify(code, phc).await.map_err(ApiError::internal)? {
+    let verified = match state.hasher().verify(code, phc).await {
+        Ok(verified) => verified,
+        // The argon2 threads are swamped (a guessing flood): nothing was checked, so the
+        // attempt is not counted against this client; it is told to try again in a second.
+        Err(e) if e.is::<crate::crypto::codes::Busy>() => {
+            release(state.pool(), &reservation).await?;
+            return Ok((CodeCheck::Throttled, Some(1)));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    match verified {
         Verified::Yes { rehash } => {
             release(state.pool(), &reservation).await?;
             if let Some(stronger) = rehash {
