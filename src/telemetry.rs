@@ -8,6 +8,9 @@ use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberI
 
 use crate::config::LogFormat;
 
+/// How often histogram samples are folded into their buckets when nobody scrapes `/metrics`.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the global log subscriber (once; later calls are ignored).
 pub fn init_tracing(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -44,6 +47,17 @@ pub fn metrics_handle() -> PrometheusHandle {
             // Fails only if another recorder is installed already; metrics then go there.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            // Histogram samples pile up in memory until drained: by a scrape of /metrics, or by
+            // this upkeep when nobody scrapes (a soak run found the service growing without it).
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()

@@ -60,13 +60,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_duplicates_nothing() 
     let client = service.client();
     let owner = service.token("crash-owner", "crash", &["user", "admin"]);
     service
-        .call(
-            &client,
-            "PUT",
-            "/api/v1/admin/policy",
-            Some(&owner),
-            Some(json!({"daily_quota": 1_000_000})),
-        )
+        .policy(&client, &owner, json!({"daily_quota": 1_000_000}))
         .await
         .unwrap();
     let file = service

@@ -183,6 +183,12 @@ impl Service {
         Ok(body)
     }
 
+    /// Changes the enterprise policy as its admin (`admin` is an admin's token).
+    pub async fn policy(&self, client: &reqwest::Client, admin: &str, change: Value) -> anyhow::Result<Value> {
+        self.call(client, "PUT", "/api/v1/admin/policy", Some(admin), Some(change))
+            .await
+    }
+
     /// Uploads a file; returns its id.
     pub async fn upload(
         &self,

@@ -63,7 +63,7 @@ impl Modify for BearerAuth {
 
 /// The API routes and their OpenAPI document.
 pub fn api(max_upload_bytes: u64) -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(shares::router())
         .merge(drive::router(max_upload_bytes))
@@ -72,7 +72,58 @@ pub fn api(max_upload_bytes: u64) -> (Router<AppState>, OpenApiDoc) {
         .merge(links::router(max_upload_bytes))
         .merge(stats::router())
         .merge(audit::router())
-        .split_for_parts()
+        .split_for_parts();
+    document_problems(&mut doc);
+    (router, doc)
+}
+
+/// Every error answer is a problem document (`application/problem+json`): the documented error
+/// responses say so, and every operation documents a `default` problem answer, since any of
+/// them may meet bad input (400, 413, 415, 422), a missing or expired token (401), throttling
+/// (429) or a database away (503).
+fn document_problems(doc: &mut OpenApiDoc) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && (status.starts_with('4') || status.starts_with('5'))
+                    && let Some(content) = response.content.shift_remove("application/json")
+                {
+                    response.content.insert("application/problem+json".to_owned(), content);
+                }
+            }
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description("An error, as a problem document (RFC 9457)")
+                            .content("application/problem+json", problem())
+                            .build(),
+                    )
+                });
+        }
+    }
 }
 
 /// The whole application as a router (tests drive it with `oneshot`, `serve` with a socket).

@@ -173,13 +173,7 @@ impl Bench {
         let owner_id = "bench-owner".to_owned();
         let owner = service.token(&owner_id, "bench", &["user", "admin"]);
         service
-            .call(
-                &client,
-                "PUT",
-                "/api/v1/admin/policy",
-                Some(&owner),
-                Some(json!({"daily_quota": 1_000_000})),
-            )
+            .policy(&client, &owner, json!({"daily_quota": 1_000_000}))
             .await?;
         let file = service.upload(&client, &owner, "report.pdf", &vec![7u8; 4096]).await?;
         ceiling::prepare(&pool).await?;
