@@ -223,34 +223,13 @@ async fn sigkill_under_load_loses_nothing_acknowledged_and_duplicates_nothing() 
     );
 
     // The restarted service's runners catch up to exactly the log.
-    async_projections_reach_the_end_of_the_log(&db).await;
+    support::reach_the_end_of_the_log(&db, false).await;
     service.stop().await;
     assert_eq!(
         support::rebuilt_differences(&db).await,
         vec![],
         "projections after the crashes differ from a rebuild of the log"
     );
-}
-
-/// Waits until every asynchronous projection has applied the whole log (a minute at most).
-async fn async_projections_reach_the_end_of_the_log(db: &TestDb) {
-    let target = support::last_committed(&db.pool).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for projection in shareledger_projections::projection::ALL
-        .iter()
-        .filter(|p| p.kind() == shareledger_projections::projection::Kind::Async)
-    {
-        loop {
-            let at = shareledger_projections::checkpoint::load(&db.pool, projection.name(), false)
-                .await
-                .unwrap();
-            if at.cursor >= target {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{} did not catch up", projection.name());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +244,7 @@ async fn killing_the_instance_that_runs_the_projections_moves_them_to_the_other(
     let owner = first.token("failover-owner", "failover", &["user"]);
     let file = first.upload(&client, &owner, "a.txt", b"a").await.unwrap();
     // The first instance took every runner's lock: it has applied the log.
-    async_projections_reach_the_end_of_the_log(&db).await;
+    support::reach_the_end_of_the_log(&db, false).await;
     let second = Service::start_program(program, &db.connect, &secret, &[])
         .await
         .unwrap();
@@ -283,7 +262,7 @@ async fn killing_the_instance_that_runs_the_projections_moves_them_to_the_other(
             .unwrap();
     }
     // Only the second instance is left to apply these.
-    async_projections_reach_the_end_of_the_log(&db).await;
+    support::reach_the_end_of_the_log(&db, false).await;
     let admin = second.token("failover-admin", "failover", &["admin"]);
     let status = second
         .call(&client, "GET", "/api/v1/admin/projections", Some(&admin), None)

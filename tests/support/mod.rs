@@ -337,13 +337,22 @@ pub async fn last_committed(pool: &sqlx::PgPool) -> shareledger::store::Cursor {
 /// Applies every committed event to the asynchronous projections (as their runners would),
 /// waiting out transactions of other tests that hold the visibility horizon back.
 pub async fn catch_up(db: &TestDb) {
+    reach_the_end_of_the_log(db, true).await;
+}
+
+/// Waits (a minute at most) until every asynchronous projection has applied the whole log as
+/// committed now. `apply_here` applies batches from this test, as a runner would; without it
+/// the test only watches a service's own runners do it.
+pub async fn reach_the_end_of_the_log(db: &TestDb, apply_here: bool) {
     use shareledger_projections::projection::{ALL, Kind};
     let target = last_committed(&db.pool).await;
     let mut conn = db.connection().await;
     for p in ALL.iter().copied().filter(|p| p.kind() == Kind::Async) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            shareledger_projections::runner::step(&mut conn, p, 1000).await.unwrap();
+            if apply_here {
+                shareledger_projections::runner::step(&mut conn, p, 1000).await.unwrap();
+            }
             let at = shareledger_projections::checkpoint::load(&db.pool, p.name(), false)
                 .await
                 .unwrap();

@@ -63,13 +63,13 @@ pub async fn run(b: &mut Bench, length: Duration) -> anyhow::Result<Measurement>
                     Err(_) => samples.failures += 1,
                 }
                 if n.is_multiple_of(10) {
-                    let at = start.elapsed();
-                    samples.rss.push((at.as_secs(), service.rss_kib()));
+                    let (at, rss) = (start.elapsed(), service.rss_kib());
+                    samples.rss.push((at.as_secs(), rss));
                     progress.set_message(format!(
                         "mixed, 32 connections: {} / {} s, service RSS {} MiB",
                         at.as_secs(),
                         total.as_secs(),
-                        service.rss_kib() / 1024
+                        rss / 1024
                     ));
                 }
                 n += 1;
@@ -77,27 +77,24 @@ pub async fn run(b: &mut Bench, length: Duration) -> anyhow::Result<Measurement>
             samples
         })
     };
-    let created = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let file = b.file;
     let stats = run_timed(32, b.warmup, length, |worker| {
-        let (client, base, owner, links, counts, created) = (
+        let (client, base, owner, links, counts) = (
             b.client.clone(),
             b.service.base().to_owned(),
             b.owner.clone(),
             links.clone(),
             counts.clone(),
-            created.clone(),
         );
         let mut n = worker as u64 * 7;
         move || -> Op {
             n += 1;
-            let (client, base, owner, links, counts, created) = (
+            let (client, base, owner, links, counts) = (
                 client.clone(),
                 base.clone(),
                 owner.clone(),
                 links.clone(),
                 counts.clone(),
-                created.clone(),
             );
             let pick = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7;
             let kind = n % 10;
@@ -113,17 +110,7 @@ pub async fn run(b: &mut Bench, length: Duration) -> anyhow::Result<Measurement>
                     }
                     _ if pick.is_multiple_of(2) => {
                         counts[2].fetch_add(1, Ordering::Relaxed);
-                        let response = client
-                            .post(format!("{base}/api/v1/shares"))
-                            .bearer_auth(&owner)
-                            .json(&json!({"items": [file], "name": format!("mixed share {n}")}))
-                            .send()
-                            .await?;
-                        anyhow::ensure!(response.status().as_u16() == 201, "create: HTTP {}", response.status());
-                        let body: serde_json::Value = response.json().await?;
-                        if let Some(id) = body["id"].as_str() {
-                            created.lock().expect("not poisoned").push(id.to_owned());
-                        }
+                        super::create_share(&client, &base, &owner, file, format!("mixed share {n}")).await?;
                         Ok(())
                     }
                     _ => {

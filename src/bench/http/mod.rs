@@ -244,6 +244,24 @@ pub(super) async fn download(
     Ok(())
 }
 
+/// Creates a share of `file` named `name` over HTTP (must answer 201); returns its details.
+pub(super) async fn create_share(
+    client: &reqwest::Client,
+    base: &str,
+    owner: &str,
+    file: uuid::Uuid,
+    name: String,
+) -> anyhow::Result<Value> {
+    let response = client
+        .post(format!("{base}/api/v1/shares"))
+        .bearer_auth(owner)
+        .json(&json!({"items": [file], "name": name}))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status().as_u16() == 201, "create: HTTP {}", response.status());
+    Ok(response.json().await?)
+}
+
 /// Creates `n` shares of `file` and opens a session on each.
 pub(super) async fn seed_links(
     service: &Service,

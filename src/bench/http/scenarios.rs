@@ -40,14 +40,7 @@ pub async fn create(b: &mut Bench) -> anyhow::Result<Measurement> {
             let (client, base, creator) = (client.clone(), base.clone(), creator.clone());
             let n = counter.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
-                let response = client
-                    .post(format!("{base}/api/v1/shares"))
-                    .bearer_auth(&creator)
-                    .json(&json!({"items": [file], "name": format!("made {n}")}))
-                    .send()
-                    .await?;
-                anyhow::ensure!(response.status().as_u16() == 201, "create: HTTP {}", response.status());
-                response.bytes().await?;
+                super::create_share(&client, &base, &creator, file, format!("made {n}")).await?;
                 Ok(())
             })
         }
