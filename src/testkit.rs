@@ -66,10 +66,21 @@ impl TestDb {
         }
     }
 
-    /// A service configuration that uses this database.
+    /// A service configuration that uses this database; its files (content, keys, exports) go to
+    /// a directory of the test's own, removed when the `TestDb` is dropped.
     pub fn config(&self) -> Config {
-        let dir = std::env::temp_dir().join(format!("shareledger-test-{}", self.name));
-        Config::for_database(Some(self.connect.to_url_lossy().to_string()), &dir)
+        Config::for_database(Some(self.connect.to_url_lossy().to_string()), &self.files_dir())
+    }
+
+    fn files_dir(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("shareledger-test-{}", self.name))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Exports of large logs run to hundreds of MB; thousands of tests must not fill the disk.
+        let _ = std::fs::remove_dir_all(self.files_dir());
     }
 }
 
