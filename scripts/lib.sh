@@ -36,3 +36,31 @@ ensure_rust() {
     exit 1
   }
 }
+
+# The reference product's official Python SDK, for the compatibility test of /v2/share_link
+# (tests/compat_pds_sdk.rs), in a virtual environment under target/.
+PDS_SDK="alibabacloud-pds20220301==5.1.4"
+ensure_pds_sdk() {
+  local venv=target/pds-venv
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import alibabacloud_pds20220301' 2>/dev/null; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || install_debian_packages python3
+  python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null \
+    || install_debian_packages python3-venv
+  say "installing the reference SDK ($PDS_SDK) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$PDS_SDK"
+}
+
+install_debian_packages() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing: $*. Install them (sudo apt-get install -y $*), then run this again."
+    exit 1
+  fi
+  say "installing $* (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "$@" >/dev/null
+}

@@ -385,6 +385,133 @@ pub enum OrderBy {
     Created,
     Updated,
     Name,
+    /// The message (the reference product's `description`).
+    Message,
+}
+
+impl OrderBy {
+    fn column(self) -> &'static str {
+        match self {
+            OrderBy::Created => "created_at",
+            OrderBy::Updated => "updated_at",
+            OrderBy::Name => "name",
+            OrderBy::Message => "message",
+        }
+    }
+}
+
+/// A time column a filter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeField {
+    Created,
+    Updated,
+    /// The expiry; a permanent share compares as 1970-01-01T00:00:00Z (the epoch).
+    Expires,
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Cmp {
+    fn sql(self) -> &'static str {
+        match self {
+            Cmp::Eq => " = ",
+            Cmp::Ne => " <> ",
+            Cmp::Gt => " > ",
+            Cmp::Ge => " >= ",
+            Cmp::Lt => " < ",
+            Cmp::Le => " <= ",
+        }
+    }
+}
+
+/// A stored status (`expired` is not one: it is derived from the expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredStatus {
+    Active,
+    Cancelled,
+}
+
+/// A boolean filter over an owner's shares, beyond the fixed fields of `Search` (the
+/// compatibility API's query language compiles to this). Values are always bound, never spliced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// All of them (an empty list is true).
+    All(Vec<Filter>),
+    /// Any of them (an empty list is false).
+    Any(Vec<Filter>),
+    Not(Box<Filter>),
+    Time {
+        field: TimeField,
+        cmp: Cmp,
+        at: DateTime<Utc>,
+    },
+    /// The name contains the text, case-insensitively.
+    NameContains(String),
+    /// The stored status is one of these.
+    StatusIn(Vec<StoredStatus>),
+}
+
+impl Filter {
+    fn push(&self, q: &mut QueryBuilder<Postgres>) {
+        match self {
+            Filter::All(parts) | Filter::Any(parts) if parts.is_empty() => {
+                q.push(if matches!(self, Filter::All(_)) {
+                    "TRUE"
+                } else {
+                    "FALSE"
+                });
+            }
+            Filter::All(parts) | Filter::Any(parts) => {
+                let joint = if matches!(self, Filter::All(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                q.push("(");
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
+                        q.push(joint);
+                    }
+                    part.push(q);
+                }
+                q.push(")");
+            }
+            Filter::Not(inner) => {
+                q.push("NOT ");
+                inner.push(q);
+            }
+            Filter::Time { field, cmp, at } => {
+                q.push(match field {
+                    TimeField::Created => "created_at",
+                    TimeField::Updated => "updated_at",
+                    TimeField::Expires => "coalesce(expires_at, 'epoch'::timestamptz)",
+                });
+                q.push(cmp.sql()).push_bind(*at);
+            }
+            Filter::NameContains(text) => {
+                q.push("name ILIKE ").push_bind(like_pattern(text)).push(" ESCAPE '\\'");
+            }
+            Filter::StatusIn(statuses) => {
+                let names: Vec<&str> = statuses
+                    .iter()
+                    .map(|s| match s {
+                        StoredStatus::Active => "active",
+                        StoredStatus::Cancelled => "cancelled",
+                    })
+                    .collect();
+                q.push("status = ANY(").push_bind(names).push(")");
+            }
+        }
+    }
 }
 
 /// An owner's search.
@@ -404,6 +531,8 @@ pub struct Search {
     pub after: Option<PageCursor>,
     /// The instant `expired` is judged at.
     pub now: DateTime<Utc>,
+    /// Further conditions, all of which must hold too.
+    pub filter: Option<Filter>,
 }
 
 /// A page of results and the cursor of the next one.
@@ -418,15 +547,9 @@ pub struct Page {
 #[error("the cursor does not belong to this search")]
 pub struct BadCursor;
 
-/// Runs an owner's search: the page after `after`, and the cursor after it.
-pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
-    let column = match s.order_by {
-        OrderBy::Created => "created_at",
-        OrderBy::Updated => "updated_at",
-        OrderBy::Name => "name",
-    };
-    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM my_share_links WHERE owner_id = "));
-    q.push_bind(s.owner_id.clone());
+/// The conditions of a search, without its paging.
+fn push_conditions(q: &mut QueryBuilder<Postgres>, s: &Search) {
+    q.push(" WHERE owner_id = ").push_bind(s.owner_id.clone());
     if let Some(text) = s.q.as_deref().filter(|t| !t.is_empty()) {
         q.push(" AND name ILIKE ")
             .push_bind(like_pattern(text))
@@ -452,11 +575,22 @@ pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Pa
         }
         StatusFilter::All => {}
     }
+    if let Some(filter) = &s.filter {
+        q.push(" AND ");
+        filter.push(q);
+    }
+}
+
+/// Runs an owner's search: the page after `after`, and the cursor after it.
+pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+    let column = s.order_by.column();
+    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM my_share_links"));
+    push_conditions(&mut q, s);
     let cmp = if s.descending { "<" } else { ">" };
     if let Some(cursor) = &s.after {
         q.push(format!(" AND ({column}, share_id) {cmp} ("));
         match s.order_by {
-            OrderBy::Name => {
+            OrderBy::Name | OrderBy::Message => {
                 q.push_bind(cursor.key.clone());
             }
             OrderBy::Created | OrderBy::Updated => match cursor.key.parse::<DateTime<Utc>>() {
@@ -484,10 +618,18 @@ pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Pa
             OrderBy::Created => last.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             OrderBy::Updated => last.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             OrderBy::Name => last.name.clone(),
+            OrderBy::Message => last.message.clone(),
         },
         id: last.share_id,
     });
     Ok(Ok(Page { rows, next }))
+}
+
+/// How many shares a search finds in all (its cursor and limit aside).
+pub async fn count<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::new("SELECT count(*) FROM my_share_links");
+    push_conditions(&mut q, s);
+    q.build_query_scalar().persistent(false).fetch_one(db).await
 }
 
 /// `%text%` with LIKE's wildcards in `text` taken literally.

@@ -112,7 +112,7 @@ async fn open_session(
     Path(token): Path<String>,
     OptionalJson(body): OptionalJson<OpenRequest>,
 ) -> Result<Response, ApiError> {
-    let (session, signed) = open::open(&state, &token, &req, actor, body.unwrap_or_default()).await?;
+    let (session, signed) = open::open(&state, &token, &req, actor, body.unwrap_or_default(), None).await?;
     let max_age = (session.expires_at() - state.clock().now()).num_seconds();
     let cookie = session::set_cookie(&token, &signed, max_age);
     let mut response = (

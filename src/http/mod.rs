@@ -14,6 +14,7 @@ pub mod links;
 pub mod me;
 pub mod middleware;
 pub mod ops;
+pub mod pds;
 pub mod request;
 pub mod shares;
 pub mod stats;
@@ -134,6 +135,7 @@ pub fn app(state: AppState) -> Router {
     let doc = Arc::new(doc);
     Router::new()
         .merge(api)
+        .merge(pds::router())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),

@@ -1,6 +1,8 @@
 //! A share's secrets: the link token (found by its SHA-256, sealed for the owner) and the access
 //! code (argon2id hash for checks, sealed for the owner). Never in an event, a log or a metric.
 
+use std::collections::HashMap;
+
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
@@ -109,22 +111,40 @@ pub async fn read<'c>(
     seal: &SealKey,
     share_id: Uuid,
 ) -> Result<Option<Secrets>, anyhow::Error> {
-    let row =
-        sqlx::query("SELECT token_sealed, code_sealed, code_hash, code_version FROM share_secrets WHERE share_id = $1")
-            .bind(share_id)
-            .fetch_optional(db)
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let binding = share_id.as_bytes();
-    let token = String::from_utf8(seal.open(&row.try_get::<Vec<u8>, _>(0)?, binding)?)?;
-    let code = match row.try_get::<Option<Vec<u8>>, _>(1)? {
-        Some(sealed) => Some(String::from_utf8(seal.open(&sealed, binding)?)?),
-        None => None,
-    };
-    Ok(Some(Secrets {
-        token,
-        code,
-        code_hash: row.try_get(2)?,
-        code_version: u32::try_from(row.try_get::<i32, _>(3)?).unwrap_or(0),
-    }))
+    Ok(read_many(db, seal, &[share_id]).await?.remove(&share_id))
+}
+
+/// Opens the secrets of several shares at once (a page of an owner's list).
+pub async fn read_many<'c>(
+    db: impl PgExecutor<'c>,
+    seal: &SealKey,
+    share_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Secrets>, anyhow::Error> {
+    let rows = sqlx::query(
+        "SELECT share_id, token_sealed, code_sealed, code_hash, code_version FROM share_secrets \
+         WHERE share_id = ANY($1)",
+    )
+    .bind(share_ids)
+    .fetch_all(db)
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let share_id: Uuid = row.try_get(0)?;
+        let binding = share_id.as_bytes();
+        let token = String::from_utf8(seal.open(&row.try_get::<Vec<u8>, _>(1)?, binding)?)?;
+        let code = match row.try_get::<Option<Vec<u8>>, _>(2)? {
+            Some(sealed) => Some(String::from_utf8(seal.open(&sealed, binding)?)?),
+            None => None,
+        };
+        out.insert(
+            share_id,
+            Secrets {
+                token,
+                code,
+                code_hash: row.try_get(3)?,
+                code_version: u32::try_from(row.try_get::<i32, _>(4)?).unwrap_or(0),
+            },
+        );
+    }
+    Ok(out)
 }

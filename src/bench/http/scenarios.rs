@@ -196,6 +196,7 @@ pub async fn my_links(b: &mut Bench) -> anyhow::Result<Measurement> {
                     limit: 20,
                     after: None,
                     now: chrono::Utc::now(),
+                    filter: None,
                 };
                 let page = shareledger_projections::my_share_links::search(&pool, &wanted).await?;
                 anyhow::ensure!(page.is_ok_and(|p| !p.rows.is_empty()), "nothing found");

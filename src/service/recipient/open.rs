@@ -122,12 +122,14 @@ async fn check_code(
 }
 
 /// Opens a link: a `ShareOpened` event and a session, or an `AccessRefused` event and the reason.
+/// The session lasts at most `ttl` when one is asked for (never past the 2 hours of any session).
 pub async fn open(
     state: &AppState,
     token: &str,
     req: &RequestMeta,
     actor: Option<Actor>,
     body: OpenRequest,
+    ttl: Option<chrono::Duration>,
 ) -> Result<(Session, String), ApiError> {
     let client = req.client_key();
     let link = resolve(state, token, &client).await?;
@@ -222,7 +224,10 @@ pub async fn open(
     match done.events.first().map(|e| e.decode::<ShareEvent>()) {
         Some(Ok(ShareEvent::ShareOpened { .. })) => {
             let share = done.state.share.expect("opened");
-            let session = Session::new(link.share_id, share.code_version, visitor, now, share.expires_at);
+            let mut session = Session::new(link.share_id, share.code_version, visitor, now, share.expires_at);
+            if let Some(ttl) = ttl {
+                session.exp = session.exp.min((now + ttl).timestamp());
+            }
             let signed = session.sign(&state.keys().jwt_secret);
             Ok((session, signed))
         }

@@ -133,6 +133,7 @@ pub async fn list(state: &AppState, actor: &Actor, params: ListParams) -> Result
         limit,
         after,
         now,
+        filter: None,
     };
     let page = my_share_links::search(state.pool(), &search)
         .await?
