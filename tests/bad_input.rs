@@ -42,6 +42,27 @@ fn endpoints(file: &str, folder: &str, share: &str, link: &str) -> Vec<(&'static
             format!("/api/v1/links/{link}/report"),
             json!({"reason": "spam"}),
         ),
+        // The reference product's API (errors in its own `{code, message}` shape).
+        (
+            "POST",
+            "/v2/share_link/create".into(),
+            json!({"file_id_list": [file], "share_name": "n", "download_limit": 3, "expiration": ""}),
+        ),
+        (
+            "POST",
+            "/v2/share_link/update".into(),
+            json!({"share_id": link, "share_name": "m", "disable_save": true, "preview_limit": 0}),
+        ),
+        (
+            "POST",
+            "/v2/share_link/search".into(),
+            json!({"query": "status = 'enabled' and share_name_for_fuzzy match 'n'", "limit": 5, "marker": ""}),
+        ),
+        (
+            "POST",
+            "/v2/share_link/get_share_token".into(),
+            json!({"share_id": link, "share_pwd": "abcd", "expire_sec": 60}),
+        ),
     ]
 }
 
@@ -87,7 +108,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 fn spoil() -> impl Strategy<Value = (usize, Spoil)> {
     (
-        0usize..8,
+        0usize..12,
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(Spoil::Bytes),
             json_value().prop_map(Spoil::Json),
@@ -175,17 +196,16 @@ fn spoiled_bodies_get_4xx_problems_and_append_nothing() {
                 "{method} {path} with {spoil:?}: {status} {text}"
             );
             if status.is_client_error() {
-                prop_assert_eq!(
-                    &content_type,
-                    "application/problem+json",
-                    "{} {}: {}",
-                    method,
-                    path,
-                    text
-                );
+                // The reference product's API answers in its own shape: `{code, message}`.
+                let expected = if path.starts_with("/v2/") {
+                    "application/json"
+                } else {
+                    "application/problem+json"
+                };
+                prop_assert_eq!(&content_type, expected, "{} {}: {}", method, path, text);
                 // Opening a link without the right code is the one refusal that is itself an
                 // event (AccessRefused: code missing, wrong, or throttled).
-                let refusal_event = path.ends_with("/session")
+                let refusal_event = (path.ends_with("/session") || path.ends_with("/get_share_token"))
                     && [
                         StatusCode::UNAUTHORIZED,
                         StatusCode::FORBIDDEN,

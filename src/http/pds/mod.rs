@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -220,7 +220,7 @@ async fn create(
     req: RequestMeta,
     IdempotencyKey(key): IdempotencyKey,
     Json(body): Json<CreateRequest>,
-) -> Result<Json<ShareLink>, ApiError> {
+) -> Result<Response, ApiError> {
     if body.drive_id.as_deref().is_some_and(|d| d != actor.user_id) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -303,19 +303,21 @@ async fn create(
         )
     });
     let outcome = shares::create(&state, &actor, &req, keyed, native).await?;
-    // A remembered refusal (a retry of a refused keyed create) is answered as it was.
+    // A retry of a keyed create that was refused gets that refusal again, as it was (its
+    // problem document, turned into the reference's shape on the way out).
     if !outcome.status.is_success() {
-        return Err(ApiError::new(
-            outcome.status,
-            "replayed",
-            outcome.body["detail"].as_str().unwrap_or("Refused."),
-        ));
+        let mut response = (outcome.status, outcome.body.to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        return Ok(response);
     }
     let id = outcome.body["id"]
         .as_str()
         .and_then(|s| s.parse::<Uuid>().ok())
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a created share has no id")))?;
-    Ok(Json(share_link_of(&state, &actor, id).await?))
+    Ok(Json(share_link_of(&state, &actor, id).await?).into_response())
 }
 
 async fn get(
