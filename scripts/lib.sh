@@ -64,3 +64,9 @@ install_debian_packages() {
   apt-get update -qq
   apt-get install -y -qq "$@" >/dev/null
 }
+
+# Debian's Chromium and its WebDriver, for the browser tests of the pages (tests/web_pages.rs).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
+  install_debian_packages chromium chromium-driver
+}

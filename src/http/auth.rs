@@ -60,6 +60,16 @@ pub fn verify(secret: &[u8], token: &str) -> Result<Actor, AuthError> {
     actor_from(data.claims)
 }
 
+/// A valid token's expiry (seconds since the epoch), e.g. to let a cookie live as long.
+pub fn expiry(secret: &[u8], token: &str) -> Option<i64> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.leeway = 5;
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+        .ok()
+        .map(|d| d.claims.exp)
+}
+
 fn actor_from(claims: Claims) -> Result<Actor, AuthError> {
     let ok = |s: &str| !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control);
     if !ok(&claims.sub) {

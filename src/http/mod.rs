@@ -136,6 +136,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(pds::router())
+        .merge(crate::web::router(state.config().max_upload_bytes))
         .route(
             "/api/v1/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),
