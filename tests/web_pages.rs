@@ -148,103 +148,176 @@ async fn downloaded(dir: &Path, name: &str) -> Vec<u8> {
     }
 }
 
+async fn value(browser: &Client, css: &str) -> String {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// Signs a fresh browser in with a token through the sign-in page.
+async fn sign_in(browser: &Client, base: &str, token: &str) {
+    browser.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(text(browser, "h1").await, "Sign in");
+    fill(browser, "#token", token).await;
+    submit(browser, "form[action='/signin']").await;
+    assert_eq!(text(browser, "h1").await, "My Share Links");
+}
+
+/// Reloads until `css` shows `wanted` (the asynchronous projections catch up within moments).
+async fn eventually_shows(browser: &Client, css: &str, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = text(browser, css).await;
+        if shown.contains(wanted) {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "`{css}` never showed {wanted:?}: {shown}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let old = browser.find(Locator::Css("html")).await.unwrap();
+        browser.refresh().await.unwrap();
+        while old.tag_name().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The whole story in the browser: the owner signs in, uploads, shares with a code and
+/// reads the link and code from the page; a recipient in a fresh browser opens it, types the
+/// code, downloads the file (same bytes); the owner sees the download in the statistics and the
+/// history and cancels from My Share Links; the recipient's reload shows the cancelled page.
+/// Then search and bulk cancel, and the admin switch that makes an `anyone` link show the
+/// "sharing disabled" page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recipient_opens_a_link_with_its_code_downloads_and_sees_the_cancellation() {
+async fn owner_and_recipient_pages_from_upload_to_cancellation() {
     let db = TestDb::new().await;
     let secret = [5u8; 32];
     let service = Service::start_program(Path::new(env!("CARGO_BIN_EXE_shareledger")), &db.connect, &secret, &[])
         .await
         .expect("the service starts");
+    let base = service.base().to_owned();
     let api = service.client();
     let owner = service.token("alice", "acme", &["user"]);
-    let bytes = b"Quarterly numbers, as the owner uploaded them.\n".to_vec();
-    let file = service.upload(&api, &owner, "numbers.txt", &bytes).await.unwrap();
-    let created = service
-        .call(
-            &api,
-            "POST",
-            "/api/v1/shares",
-            Some(&owner),
-            Some(
-                json!({"items": [file], "name": "Q4 numbers", "message": "For Thursday's meeting.",
-                        "access_code": "pass-1234"}),
-            ),
-        )
-        .await
-        .unwrap();
-    let share = created["id"].as_str().unwrap().to_owned();
-    let link = created["link"].as_str().unwrap();
-    let token = link.rsplit('/').next().unwrap().to_owned();
-    let page = format!("{}/s/{token}", service.base());
-
     let driver = Driver::start().await;
     let scratch = tempfile::tempdir().unwrap();
-    let recipient_downloads = scratch.path().join("recipient");
-    std::fs::create_dir_all(&recipient_downloads).unwrap();
-    let recipient = driver.browser(&recipient_downloads).await;
+    let dir = |name: &str| {
+        let d = scratch.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
 
-    // The landing page asks for the code and shows the owner and the message.
-    recipient.goto(&page).await.unwrap();
+    // The owner signs in, uploads a file in My Drive and shares it with a code.
+    let owner_browser = driver.browser(&dir("owner")).await;
+    shot_after(&owner_browser, &base, "/signin", "signin").await;
+    fill(&owner_browser, "#token", "not a token").await;
+    submit(&owner_browser, "form[action='/signin']").await;
+    assert!(text(&owner_browser, "[role=alert]").await.contains("not valid"));
+    sign_in(&owner_browser, &base, &owner).await;
+    let bytes = b"Quarterly numbers, as the owner uploaded them.\n".to_vec();
+    let upload = dir("files").join("numbers.txt");
+    std::fs::write(&upload, &bytes).unwrap();
+    owner_browser.goto(&format!("{base}/drive")).await.unwrap();
+    owner_browser
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(upload.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&owner_browser, "form[action^='/drive/upload']").await;
+    fill(&owner_browser, "#folder-name", "Projects").await;
+    submit(&owner_browser, "form[action='/drive/folders']").await;
+    let row = text(&owner_browser, "tr[data-item]:has(label)").await;
+    assert!(row.contains("numbers.txt"), "{row}");
+    shot(&owner_browser, "my-drive").await;
+    click(&owner_browser, "tr[data-item]:has(label) input[type=checkbox]").await;
+    submit(&owner_browser, "#select-items").await;
+    assert_eq!(text(&owner_browser, "h1").await, "Share Link");
+    fill(&owner_browser, "#name", "Q4 numbers").await;
+    fill(&owner_browser, "#message", "For Thursday's meeting.").await;
+    click(&owner_browser, "input[name=code_mode][value=custom]").await;
+    fill(&owner_browser, "#code", "pass-1234").await;
+    click(&owner_browser, "input[name=expiry][value='30']").await;
+    shot(&owner_browser, "share-link-dialog").await;
+    submit(&owner_browser, "#create-share").await;
+    assert!(text(&owner_browser, "#link-card").await.contains("Your link is ready"));
+    let link = value(&owner_browser, "#link").await;
+    let code = value(&owner_browser, "#access-code").await;
+    assert_eq!(code, "pass-1234");
+    owner_browser.find(Locator::Css("img.qr")).await.unwrap();
+    shot(&owner_browser, "share-created").await;
+    let share = owner_browser
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .trim_start_matches("/links/")
+        .to_owned();
+    assert!(link.starts_with(&format!("{base}/s/")), "{link}");
+
+    // A recipient in a fresh browser: the code prompt, a wrong code, the right one, the download.
+    let downloads = dir("recipient");
+    let recipient = driver.browser(&downloads).await;
+    recipient.goto(&link).await.unwrap();
     assert_eq!(text(&recipient, "h1").await, "Q4 numbers");
-    assert!(text(&recipient, "main").await.contains("For Thursday's meeting."));
-    assert!(text(&recipient, "main").await.contains("Shared by alice"));
+    let intro = text(&recipient, "main").await;
+    assert!(
+        intro.contains("For Thursday's meeting.") && intro.contains("Shared by alice"),
+        "{intro}"
+    );
     shot(&recipient, "recipient-code-prompt").await;
-
-    // A wrong code is refused in words; the right one opens the items.
     fill(&recipient, "#code", "wrong-code").await;
     submit(&recipient, "form[action^='/s/']").await;
     assert!(text(&recipient, "[role=alert]").await.contains("not right"));
     shot(&recipient, "recipient-wrong-code").await;
-    fill(&recipient, "#code", "pass-1234").await;
+    fill(&recipient, "#code", &code).await;
     submit(&recipient, "form[action^='/s/']").await;
-    let item = text(&recipient, &format!("li[data-item='{file}']")).await;
+    let item = text(&recipient, "li[data-item]").await;
     assert!(item.contains("numbers.txt") && item.contains("Download"), "{item}");
     shot(&recipient, "recipient-items").await;
+    click(&recipient, "li[data-item] a[download]").await;
+    assert_eq!(downloaded(&downloads, "numbers.txt").await, bytes);
 
-    // Download: the browser saves exactly the owner's bytes.
-    recipient
-        .find(Locator::Css(&format!("li[data-item='{file}'] a[download]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(downloaded(&recipient_downloads, "numbers.txt").await, bytes);
+    // The owner sees the download in the statistics and the history.
+    owner_browser.goto(&format!("{base}/links/{share}")).await.unwrap();
+    eventually_shows(&owner_browser, "#statistics", "1 downloads").await;
+    assert!(text(&owner_browser, "#history").await.contains("FileDownloaded"));
+    owner_browser.find(Locator::Css("#statistics svg rect")).await.unwrap();
+    shot(&owner_browser, "share-details").await;
+    let chart = owner_browser.find(Locator::Css("#statistics")).await.unwrap();
+    std::fs::write(
+        screenshots().join("share-statistics.png"),
+        chart.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
-    // The owner signs in and sees the open and the download in My Share Links.
-    let owner_downloads = scratch.path().join("owner");
-    std::fs::create_dir_all(&owner_downloads).unwrap();
-    let browser = driver.browser(&owner_downloads).await;
-    browser.goto(&format!("{}/", service.base())).await.unwrap();
-    assert_eq!(text(&browser, "h1").await, "Sign in");
-    shot(&browser, "signin").await;
-    fill(&browser, "#token", "not a token").await;
-    submit(&browser, "form[action='/signin']").await;
-    assert!(text(&browser, "[role=alert]").await.contains("not valid"));
-    fill(&browser, "#token", &owner).await;
-    submit(&browser, "form[action='/signin']").await;
-    assert_eq!(text(&browser, "h1").await, "My Share Links");
-    let row = text(&browser, &format!("tr[data-share='{share}']")).await;
+    // Cancel from My Share Links (behind a confirmation); the recipient's reload says so.
+    owner_browser.goto(&format!("{base}/links")).await.unwrap();
+    let row = text(&owner_browser, &format!("tr[data-share='{share}']")).await;
     assert!(
         row.contains("Q4 numbers") && row.contains("active") && row.contains("1 / 1"),
         "{row}"
     );
-    shot(&browser, "my-share-links").await;
-    fill(&browser, "#q", "no such name").await;
-    submit(&browser, "form[role=search]").await;
-    assert!(text(&browser, "main").await.contains("No share links match."));
-
-    // The owner cancels; the recipient's reload says so.
-    service
-        .call(
-            &api,
-            "POST",
-            &format!("/api/v1/shares/{share}/cancel"),
-            Some(&owner),
-            None,
-        )
-        .await
-        .unwrap();
+    shot(&owner_browser, "my-share-links").await;
+    click(&owner_browser, &format!("tr[data-share='{share}'] input[name=ids]")).await;
+    submit(&owner_browser, "#bulk-cancel").await;
+    assert!(text(&owner_browser, "#confirm-cancel").await.contains("Q4 numbers"));
+    submit(&owner_browser, "#confirm-cancel").await;
+    assert!(
+        text(&owner_browser, "[role=status]")
+            .await
+            .contains("1 share link cancelled")
+    );
     let old = recipient.find(Locator::Css("html")).await.unwrap();
     recipient.refresh().await.unwrap();
     assert!(old.tag_name().await.is_err(), "the page was reloaded");
@@ -255,9 +328,89 @@ async fn a_recipient_opens_a_link_with_its_code_downloads_and_sees_the_cancellat
         .unwrap();
     shot(&recipient, "recipient-cancelled").await;
 
-    recipient.close().await.unwrap();
-    browser.close().await.unwrap();
+    // Search and bulk cancel through the page.
+    let file = service.upload(&api, &owner, "plan.txt", b"plan").await.unwrap();
+    let mut ids = Vec::new();
+    for name in ["alpha report", "beta report", "gamma notes"] {
+        let created = service
+            .call(
+                &api,
+                "POST",
+                "/api/v1/shares",
+                Some(&owner),
+                Some(json!({"items": [file], "name": name})),
+            )
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    owner_browser.goto(&format!("{base}/links")).await.unwrap();
+    fill(&owner_browser, "#q", "report").await;
+    submit(&owner_browser, "form[role=search]").await;
+    let listed = text(&owner_browser, "#bulk-cancel tbody").await;
+    assert!(
+        listed.contains("alpha report") && listed.contains("beta report") && !listed.contains("gamma"),
+        "{listed}"
+    );
+    for id in &ids[..2] {
+        click(&owner_browser, &format!("tr[data-share='{id}'] input[name=ids]")).await;
+    }
+    submit(&owner_browser, "#bulk-cancel").await;
+    submit(&owner_browser, "#confirm-cancel").await;
+    assert!(
+        text(&owner_browser, "[role=status]")
+            .await
+            .contains("2 share links cancelled")
+    );
+    for (id, status) in ids.iter().zip(["cancelled", "cancelled", "active"]) {
+        let details = service
+            .call(&api, "GET", &format!("/api/v1/shares/{id}"), Some(&owner), None)
+            .await
+            .unwrap();
+        assert_eq!(details["status"], status);
+    }
+    fill(&owner_browser, "#q", "no such name").await;
+    submit(&owner_browser, "form[role=search]").await;
+    assert!(text(&owner_browser, "main").await.contains("No share links match."));
+
+    // The admin switches external sharing off: an `anyone` link shows "sharing disabled".
+    let gamma = service
+        .call(&api, "GET", &format!("/api/v1/shares/{}", ids[2]), Some(&owner), None)
+        .await
+        .unwrap();
+    let gamma_link = gamma["link"].as_str().unwrap().to_owned();
+    let admin_browser = driver.browser(&dir("admin")).await;
+    sign_in(
+        &admin_browser,
+        &base,
+        &service.token("root", "acme", &["user", "admin"]),
+    )
+    .await;
+    admin_browser.goto(&format!("{base}/admin")).await.unwrap();
+    assert!(text(&admin_browser, "#projections").await.contains("access_stats"));
+    click(&admin_browser, "input[name=external_sharing]").await;
+    shot(&admin_browser, "admin").await;
+    submit(&admin_browser, "#policy").await;
+    assert!(text(&admin_browser, "[role=status]").await.contains("Saved"));
+    let visitor = driver.browser(&dir("visitor")).await;
+    visitor.goto(&gamma_link).await.unwrap();
+    assert_eq!(text(&visitor, "h1").await, "Sharing is switched off");
+    visitor
+        .find(Locator::Css("[data-refusal='sharing_disabled']"))
+        .await
+        .unwrap();
+    shot(&visitor, "recipient-sharing-disabled").await;
+
+    for browser in [recipient, owner_browser, admin_browser, visitor] {
+        browser.close().await.unwrap();
+    }
     service.stop().await;
+}
+
+async fn shot_after(browser: &Client, base: &str, path: &str, name: &str) {
+    browser.goto(&format!("{base}{path}")).await.unwrap();
+    text(browser, "h1").await;
+    shot(browser, name).await;
 }
 
 #[tokio::test]

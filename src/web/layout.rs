@@ -24,7 +24,9 @@ pub fn page(title: &str, user: Option<&Actor>, csrf: &Csrf, content: Markup) -> 
                         a.brand href="/" { "shareledger" }
                         @if let Some(user) = user {
                             nav aria-label="Main" {
+                                a href="/drive" { "My Drive" }
                                 a href="/links" { "My Share Links" }
+                                @if super::admin::is_admin(user) { a href="/admin" { "Admin" } }
                             }
                             span.muted { "Signed in as " strong { (user.display_name) } }
                             form method="post" action="/signout" {

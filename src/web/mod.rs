@@ -5,9 +5,12 @@
 //! requests: the cookies are `SameSite=Strict`, and every form carries a token that must match
 //! the `__Host-sl-csrf` cookie (double submit, compared in constant time).
 
+mod admin;
+mod drive;
 mod layout;
 mod owner;
 mod recipient;
+mod share;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -35,6 +38,9 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .merge(owner::router())
+        .merge(drive::router(max_upload_bytes))
+        .merge(share::router())
+        .merge(admin::router())
         .merge(recipient::router(max_upload_bytes))
         .layer(axum::middleware::map_response(page_headers))
 }
@@ -200,4 +206,47 @@ pub fn see_other(to: &str, cookies: &[String]) -> Response {
         }
     }
     response
+}
+
+/// A form or query string with repeated fields (checkboxes), as sent.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn parse(bytes: &[u8]) -> Fields {
+        Fields(
+            form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of a field (trimmed of nothing: values are taken as sent).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A non-empty value.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of a field.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Whether a checkbox was ticked.
+    pub fn checked(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Whether the form carries this browser's token.
+    pub fn csrf_ok(&self, csrf: &Csrf) -> bool {
+        csrf.accepts(self.get("csrf").unwrap_or_default())
+    }
 }

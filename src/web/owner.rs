@@ -105,6 +105,8 @@ struct LinksQuery {
     /// `YYYY-MM-DD`, the last day of the creation range.
     to: Option<String>,
     cursor: Option<String>,
+    /// How many links the last bulk cancel cancelled.
+    cancelled: Option<usize>,
 }
 
 fn day(text: Option<&str>, end: bool) -> Result<Option<DateTime<Utc>>, String> {
@@ -149,6 +151,19 @@ async fn my_links(
         }
         Err(p) => (None, Some(p)),
     };
+    // The link of each share on the page, for its Copy button (without any code).
+    let mut links = std::collections::HashMap::new();
+    if let Some(page) = &result {
+        let ids: Vec<uuid::Uuid> = page.items.iter().map(|s| s.id).collect();
+        if let (Ok(secrets), Ok(policy)) = (
+            crate::service::secrets::read_many(state.pool(), &state.keys().seal, &ids).await,
+            crate::service::context::policy(&state, &actor.enterprise_id).await,
+        ) {
+            for (id, s) in secrets {
+                links.insert(id, crate::service::links::link(state.config(), &policy, &s.token, None));
+            }
+        }
+    }
     let next_href = result.as_ref().and_then(|p| p.next_cursor.as_ref()).map(|cursor| {
         let mut url = url_query(&[
             ("q", query.q.as_deref().unwrap_or_default()),
@@ -196,32 +211,51 @@ async fn my_links(
                 div { button type="submit" { "Search" } }
             }
             @if let Some(p) = &problem { (error(p)) }
+            @if let Some(n) = query.cancelled {
+                div.alert.ok role="status" { (n) " share link" @if n != 1 { "s" } " cancelled." }
+            }
             @if let Some(result) = &result {
                 @if result.items.is_empty() {
                     p.card.muted { "No share links match." }
                 } @else {
+                    form method="post" action="/links/cancel" #bulk-cancel {
+                    (csrf_field(&csrf))
                     table {
                         caption.muted { "Newest first" }
                         thead { tr {
+                            th scope="col" { span.skip { "Select" } }
                             th scope="col" { "Name" }
                             th scope="col" { "Items" }
                             th scope="col" { "Status" }
                             th.optional scope="col" { "Created" }
                             th.optional scope="col" { "Expires" }
                             th scope="col" { "Opens / downloads" }
+                            th scope="col" { span.skip { "Link" } }
                         } }
                         tbody {
                             @for s in &result.items {
                                 tr data-share=(s.id) {
-                                    td { (s.name) }
+                                    td {
+                                        @if s.status == "active" {
+                                            input type="checkbox" name="ids" value=(s.id) aria-label={ "Select " (s.name) };
+                                        }
+                                    }
+                                    td { a href={ "/links/" (s.id) } { (s.name) } }
                                     td { (s.item_count) }
                                     td { span class={ "badge " (s.status) } { (s.status) } }
                                     td.optional { (when(s.created_at)) }
                                     td.optional { @if let Some(at) = s.expires_at { (when(at)) } @else { "Never" } }
                                     td { (s.counters.opens) " / " (s.counters.downloads) }
+                                    td {
+                                        @if let Some(link) = links.get(&s.id) {
+                                            button.secondary type="button" data-copy=(link) { "Copy Link" }
+                                        }
+                                    }
                                 }
                             }
                         }
+                    }
+                    div.actions { button.danger type="submit" { "Cancel Share" } }
                     }
                 }
                 @if let Some(href) = &next_href {
