@@ -280,8 +280,19 @@ async fn owner_and_recipient_pages_from_upload_to_cancellation() {
     submit(&recipient, "form[action^='/s/']").await;
     assert!(text(&recipient, "[role=alert]").await.contains("not right"));
     shot(&recipient, "recipient-wrong-code").await;
+    // By keyboard: type the code and press Enter.
     fill(&recipient, "#code", &code).await;
-    submit(&recipient, "form[action^='/s/']").await;
+    let old = recipient.find(Locator::Css("html")).await.unwrap();
+    recipient
+        .find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys(&fantoccini::key::Key::Enter.to_string())
+        .await
+        .unwrap();
+    while old.tag_name().await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let item = text(&recipient, "li[data-item]").await;
     assert!(item.contains("numbers.txt") && item.contains("Download"), "{item}");
     shot(&recipient, "recipient-items").await;
@@ -469,4 +480,208 @@ async fn pages_carry_the_security_headers_and_forms_need_their_token() {
         assert!(!reply.headers.contains_key("location"));
     }
     assert_eq!(app.share_events(share).await.len(), before);
+}
+
+/// `serve --demo` on an empty log: the demo enterprise, and one-time sign-in links that ask
+/// before they sign in, work once, and then say they are used.
+#[tokio::test]
+async fn the_demo_seeds_once_and_its_sign_in_links_work_once() {
+    use shareledger::service::demo;
+    let app = support::TestApp::new().await;
+    assert!(demo::seed_if_new(&app.state).await.unwrap());
+    assert!(
+        !demo::seed_if_new(&app.state).await.unwrap(),
+        "a second start seeds nothing"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM drive_items WHERE owner_id = 'alice'")
+            .await,
+        4,
+        "Welcome.txt, the report, the folder and the plan in it"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM my_share_links WHERE owner_id = 'alice'")
+            .await,
+        1
+    );
+
+    let links = demo::signin_links(&app.state).await.unwrap();
+    assert_eq!(
+        links.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["Alice Example", "Bob Example"]
+    );
+    let path = links[0]
+        .1
+        .split_once("/signin/once/")
+        .map(|(_, code)| format!("/signin/once/{code}"))
+        .unwrap();
+
+    // Fetching the link (a mail scanner would) signs nobody in and does not use it up.
+    for _ in 0..2 {
+        let page = app.call("GET", &path, None, None).await;
+        assert_eq!(page.status, axum::http::StatusCode::OK);
+        assert!(String::from_utf8_lossy(&page.body).contains("Continue as Alice Example"));
+        assert!(
+            !page
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .any(|c| c.to_str().unwrap().starts_with("__Host-sl-auth"))
+        );
+    }
+    let csrf = "c".repeat(43);
+    let post = || {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri(path.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("__Host-sl-csrf={csrf}"))
+            .body(axum::body::Body::from(format!("csrf={csrf}")))
+            .unwrap()
+    };
+    let signed_in = app.send(post()).await;
+    assert_eq!(signed_in.status, axum::http::StatusCode::SEE_OTHER);
+    let cookie = signed_in
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-sl-auth=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let token = cookie.trim_start_matches("__Host-sl-auth=").split(';').next().unwrap();
+    let me = app.call("GET", "/api/v1/me", Some(token), None).await.json();
+    assert_eq!(
+        (me["user_id"].as_str(), me["enterprise_id"].as_str()),
+        (Some("alice"), Some("demo"))
+    );
+
+    let again = app.send(post()).await;
+    assert_eq!(again.status, axum::http::StatusCode::GONE);
+    assert_eq!(
+        app.call("GET", &path, None, None).await.status,
+        axum::http::StatusCode::GONE
+    );
+}
+
+/// A folder shared for uploads and a document shared for online editing: the recipient browses
+/// into the folder, uploads into it, and replaces the document; both land in the owner's drive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_browse_folders_upload_and_edit_through_the_page() {
+    let db = TestDb::new().await;
+    let service = Service::start_program(
+        Path::new(env!("CARGO_BIN_EXE_shareledger")),
+        &db.connect,
+        &[6u8; 32],
+        &[],
+    )
+    .await
+    .expect("the service starts");
+    let api = service.client();
+    let owner = service.token("alice", "acme", &["user", "admin"]);
+    service
+        .policy(&api, &owner, json!({"online_editing": true}))
+        .await
+        .unwrap();
+    let draft = service
+        .upload(&api, &owner, "draft.txt", b"first version")
+        .await
+        .unwrap();
+    let inbox = service
+        .call(
+            &api,
+            "POST",
+            "/api/v1/drive/items",
+            Some(&owner),
+            Some(json!({"kind": "folder", "name": "Inbox"})),
+        )
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let share = |body: Value| {
+        let (service, api, owner) = (&service, &api, &owner);
+        async move {
+            let created = service
+                .call(api, "POST", "/api/v1/shares", Some(owner), Some(body))
+                .await
+                .unwrap();
+            created["link"].as_str().unwrap().to_owned()
+        }
+    };
+    let drop_box = share(json!({"items": [inbox], "name": "Drop box",
+                                "permissions": {"preview": true, "download": true, "upload": true}}))
+    .await;
+    let review = share(json!({"items": [draft], "name": "Please review",
+                              "permissions": {"preview": true, "download": true, "edit": true}}))
+    .await;
+
+    let driver = Driver::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let browser = driver.browser(scratch.path()).await;
+    browser.goto(&drop_box).await.unwrap();
+    assert_eq!(text(&browser, "h1").await, "Drop box");
+
+    // Into the folder, and upload there.
+    click(&browser, &format!("li[data-item='{inbox}'] a")).await;
+    assert!(text(&browser, "main").await.contains("This folder is empty."));
+    let upload = scratch.path().join("answer.txt");
+    std::fs::write(&upload, b"my answer").unwrap();
+    browser
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(upload.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&browser, "form[action*='/upload']").await;
+    assert!(text(&browser, "[role=status]").await.contains("Uploaded"));
+    assert!(text(&browser, "ul.items").await.contains("answer.txt"));
+    shot(&browser, "recipient-folder-upload").await;
+    let listing = service
+        .call(
+            &api,
+            "GET",
+            &format!("/api/v1/drive/items?parent={inbox}"),
+            Some(&owner),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listing["items"][0]["name"], "answer.txt");
+
+    // A new version of the shared document.
+    browser.goto(&review).await.unwrap();
+    let draft_row = text(&browser, &format!("li[data-item='{draft}']")).await;
+    assert!(
+        draft_row.contains("Edit") && draft_row.contains("Download"),
+        "{draft_row}"
+    );
+    click(&browser, &format!("li[data-item='{draft}'] a[href$='/edit']")).await;
+    assert_eq!(text(&browser, "h1").await, "Edit draft.txt");
+    let version = scratch.path().join("draft-v2.txt");
+    std::fs::write(&version, b"second version").unwrap();
+    browser
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(version.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&browser, "#edit-document").await;
+    assert!(text(&browser, "[role=status]").await.contains("new version is saved"));
+    let content = api
+        .get(format!("{}/api/v1/drive/items/{draft}/content", service.base()))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&content[..], b"second version");
+
+    browser.close().await.unwrap();
+    service.stop().await;
 }

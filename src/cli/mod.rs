@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// Base URL of the links the service hands out.
     #[arg(long, env = "SHARELEDGER_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// On an empty log, create a demo enterprise (two people, a few files, one share); at every
+    /// start, print one-time sign-in links for its people.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 impl Cli {
@@ -105,7 +109,7 @@ impl Cli {
 /// Runs the parsed command; the process exit code is the returned value.
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Serve(_) => serve::serve(config).await,
+        Command::Serve(args) => serve::serve(config, args.demo).await,
         Command::Migrate => serve::migrate_only(config).await,
         Command::Token(args) => token::run(args, &config),
         Command::Db(cmd) => db::run(cmd, config).await,

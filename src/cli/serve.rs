@@ -10,7 +10,7 @@ use crate::db::{self, Database};
 use crate::state::AppState;
 
 /// Runs the service until SIGINT/SIGTERM, then drains requests and stops the embedded database.
-pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+pub async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let database = Database::open(&config).await?;
     db::migrate(&database.pool).await.context("applying migrations")?;
     let listener = TcpListener::bind(config.listen)
@@ -28,6 +28,20 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             config.audit_checkpoint_interval,
         ))
     });
+    if demo {
+        use crate::service::demo;
+        if demo::seed_if_new(&state).await? {
+            eprintln!("created the demo enterprise `demo`: Alice (admin) and Bob, a few files, one share");
+        }
+        if demo::exists(&state).await? {
+            eprintln!("one-time sign-in links (valid for a day; open one in a browser):");
+            for (name, url) in demo::signin_links(&state).await? {
+                eprintln!("  {name}: {url}");
+            }
+        } else {
+            eprintln!("--demo: this data directory already has data and no demo enterprise; nothing seeded");
+        }
+    }
     let app = crate::http::app(state.clone());
     tracing::info!(listen = %local, public_url = %config.public_url, "shareledger is serving");
     eprintln!(

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod context;
+pub mod demo;
 pub mod drive;
 pub mod hooks;
 pub mod links;
@@ -16,6 +17,7 @@ pub mod recipient;
 pub mod runners;
 pub mod secrets;
 pub mod shares;
+pub mod signin;
 pub mod stats;
 
 pub use outcome::Outcome;

@@ -1,7 +1,7 @@
 //! Signing in (with a token from `shareledger token`), signing out, and the owner's
 //! "My Share Links" list: search by name and creation time, status filter, pages.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/signin", get(signin_form).post(signin))
+        .route("/signin/once/{code}", get(once_form).post(once))
         .route("/signout", post(signout))
         .route("/links", get(my_links))
 }
@@ -80,6 +81,69 @@ async fn signin(State(state): State<AppState>, csrf: Csrf, Form(form): Form<Sign
             let html = signin_page(&csrf, Some("That token is not valid or has expired."));
             Page::with_status(StatusCode::UNAUTHORIZED, html, &csrf).into_response()
         }
+    }
+}
+
+fn used_link(csrf: &Csrf) -> Response {
+    let html = page(
+        "Sign-in link",
+        None,
+        csrf,
+        html! {
+            div.card.narrow {
+                h1 { "This sign-in link cannot be used" }
+                p { "Sign-in links work once, for a day. This one was used already or has expired: ask for a new one." }
+                p { a href="/signin" { "Sign in with a token instead" } }
+            }
+        },
+    );
+    Page::with_status(StatusCode::GONE, html, csrf).into_response()
+}
+
+/// A one-time link asks before it signs in, so that link previewers and mail scanners that
+/// fetch it do not use it up.
+async fn once_form(State(state): State<AppState>, csrf: Csrf, Path(code): Path<String>) -> Response {
+    match crate::service::signin::peek(state.pool(), &code, state.clock().now()).await {
+        Ok(Some(who)) => {
+            let name = who.display_name.unwrap_or(who.user_id);
+            let html = page(
+                "Sign in",
+                None,
+                &csrf,
+                html! {
+                    form.card.narrow method="post" action={ "/signin/once/" (code) } #signin-once {
+                        h1 { "Sign in as " (name) }
+                        p.muted { "Organisation: " (who.enterprise_id) }
+                        (csrf_field(&csrf))
+                        div.actions { button type="submit" { "Continue as " (name) } }
+                    }
+                },
+            );
+            Page::ok(html, &csrf).into_response()
+        }
+        Ok(None) => used_link(&csrf),
+        Err(e) => crate::http::error::ApiError::from(e).into_response(),
+    }
+}
+
+async fn once(
+    State(state): State<AppState>,
+    csrf: Csrf,
+    Path(code): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if !csrf.accepts(&form.csrf) {
+        return see_other(&format!("/signin/once/{code}"), &[]);
+    }
+    let now = state.clock().now();
+    match crate::service::signin::redeem(state.pool(), &code, now).await {
+        Ok(Some(claims)) => {
+            let max_age = claims.exp - now.timestamp();
+            let token = auth::mint(&state.keys().jwt_secret, &claims);
+            see_other("/links", &[set_cookie(AUTH_COOKIE, &token, max_age)])
+        }
+        Ok(None) => used_link(&csrf),
+        Err(e) => crate::http::error::ApiError::from(e).into_response(),
     }
 }
 

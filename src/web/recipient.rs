@@ -29,6 +29,12 @@ pub fn router(max_upload_bytes: u64) -> Router<AppState> {
         .route("/s/{token}", get(landing).post(open_with_code))
         .route("/s/{token}/items/{item}/save", post(save))
         .route(
+            "/s/{token}/items/{item}/edit",
+            get(edit_form)
+                .post(edit)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
             "/s/{token}/upload",
             post(upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
         )
@@ -181,6 +187,9 @@ fn items_page(
             @if done == Some("saved") {
                 div.alert.ok role="status" { "Saved to your drive." }
             }
+            @if done == Some("edited") {
+                div.alert.ok role="status" { "Your new version is saved. The owner sees it in their drive." }
+            }
             @if done == Some("uploaded") {
                 div.alert.ok role="status" { "Uploaded. The owner will find it in the shared folder." }
             }
@@ -210,6 +219,9 @@ fn items_page(
                                 }
                                 @if p.download {
                                     a.button href={ "/api/v1/links/" (token) "/items/" (item.id) "/download" } download { "Download" }
+                                }
+                                @if p.edit {
+                                    a.button.secondary href={ "/s/" (token) "/items/" (item.id) "/edit" } { "Edit" }
                                 }
                                 @if p.save {
                                     @if signed_in {
@@ -467,6 +479,86 @@ async fn upload(
                         };
                         see_other(&back, &[])
                     }
+                    Err(e) => refused(user.as_ref(), &csrf, &e).into_response(),
+                };
+            }
+            _ => {}
+        }
+    }
+    stale_form(user.as_ref(), &csrf).into_response()
+}
+
+/// The edit page: upload a new version of a shared document (recorded as `DocumentEdited`).
+async fn edit_form(
+    State(state): State<AppState>,
+    req: RequestMeta,
+    headers: axum::http::HeaderMap,
+    WebUser(user): WebUser,
+    csrf: Csrf,
+    Path((token, item)): Path<(String, Uuid)>,
+) -> Response {
+    let facts = match open::facts(&state, &token, &req).await {
+        Ok(f) => f,
+        Err(e) => return refused(user.as_ref(), &csrf, &e).into_response(),
+    };
+    let Some(s) = current_session(&state, &token, &req, &headers).await else {
+        return see_other(&format!("/s/{token}"), &[]);
+    };
+    let name = match access::list(&state, &s, None).await {
+        Ok(listing) => listing.items.into_iter().find(|i| i.id == item).map(|i| i.name),
+        Err(e) => return refused(user.as_ref(), &csrf, &e).into_response(),
+    };
+    let name = name.unwrap_or_else(|| "this document".to_owned());
+    let html = page(
+        &format!("Edit {name}"),
+        user.as_ref(),
+        &csrf,
+        html! {
+            form.card.narrow method="post" enctype="multipart/form-data" action={ "/s/" (token) "/items/" (item) "/edit" } #edit-document {
+                h1 { "Edit " (name) }
+                p.muted { "Shared by " (facts.owner_name) ". Upload the new version; it replaces the document in the owner's drive." }
+                (csrf_field(&csrf))
+                label for="file" { "New version" }
+                input #file type="file" name="file" required;
+                div.actions {
+                    button type="submit" { "Save new version" }
+                    a.button.secondary href={ "/s/" (token) } { "Back" }
+                }
+            }
+        },
+    );
+    Page::ok(html, &csrf).into_response()
+}
+
+#[allow(clippy::too_many_arguments)] // an axum handler: one extractor per argument
+async fn edit(
+    State(state): State<AppState>,
+    req: RequestMeta,
+    headers: axum::http::HeaderMap,
+    WebUser(user): WebUser,
+    csrf: Csrf,
+    Path((token, item)): Path<(String, Uuid)>,
+    mut multipart: Multipart,
+) -> Response {
+    let Some(s) = current_session(&state, &token, &req, &headers).await else {
+        return see_other(&format!("/s/{token}"), &[]);
+    };
+    let mut csrf_ok = false;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                let error = ApiError::bad_request("malformed_multipart", e.body_text());
+                return refused(user.as_ref(), &csrf, &error).into_response();
+            }
+        };
+        match field.name() {
+            Some("csrf") => csrf_ok = csrf.accepts(&field.text().await.unwrap_or_default()),
+            Some("file") if csrf_ok => {
+                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                return match access::edit(&state, &s, &req, item, content_type, field).await {
+                    Ok(_) => see_other(&format!("/s/{token}?done=edited"), &[]),
                     Err(e) => refused(user.as_ref(), &csrf, &e).into_response(),
                 };
             }
