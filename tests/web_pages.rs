@@ -460,6 +460,9 @@ async fn pages_carry_the_security_headers_and_forms_need_their_token() {
             "{path}: {cookie}"
         );
     }
+    // A link copied with auto-fill carries the code: the prompt comes pre-filled.
+    let prefilled = app.call("GET", &format!("/s/{token}?code=pass-1234"), None, None).await;
+    assert!(String::from_utf8_lossy(&prefilled.body).contains(r#"value="pass-1234""#));
     let unknown = app.call("GET", "/s/unknown-token", None, None).await;
     assert_eq!(unknown.status, axum::http::StatusCode::NOT_FOUND);
 
