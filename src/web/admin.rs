@@ -117,11 +117,7 @@ async fn change(
     };
     let form = Fields::parse(&body);
     let result = if !form.csrf_ok(&csrf) {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "form_expired",
-            "The form had expired: check the page and send it again.",
-        ))
+        Err(super::form_expired())
     } else {
         match form.get("daily_quota").unwrap_or_default().trim().parse::<u32>() {
             Err(_) => Err(ApiError::bad_request(
@@ -144,11 +140,7 @@ async fn change(
     match result {
         Ok(()) => see_other("/admin?saved=1", &[]),
         Err(e) => {
-            let status = if e.status.is_client_error() {
-                e.status
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let status = super::refused_status(&e);
             render(&state, &actor, &csrf, false, Some(&e.detail), status).await
         }
     }

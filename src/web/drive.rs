@@ -171,35 +171,16 @@ async fn upload(
     let Some(actor) = user else {
         return see_other("/signin", &[]);
     };
-    let mut csrf_ok = false;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                return back_with_problem(
-                    query.parent,
-                    &ApiError::bad_request("malformed_multipart", e.body_text()),
-                );
-            }
-        };
-        match field.name() {
-            Some("csrf") => csrf_ok = csrf.accepts(&field.text().await.unwrap_or_default()),
-            Some("file") if csrf_ok => {
-                let name = field.file_name().unwrap_or("upload").to_owned();
-                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
-                return match drive::upload(&state, &actor, &req, query.parent, name, content_type, field).await {
-                    Ok(_) => see_other(&drive_href(query.parent), &[]),
-                    Err(e) => back_with_problem(query.parent, &e),
-                };
-            }
-            _ => {}
-        }
+    let uploaded = super::with_uploaded_file(&mut multipart, &csrf, async |field| {
+        let name = field.file_name().unwrap_or("upload").to_owned();
+        let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+        drive::upload(&state, &actor, &req, query.parent, name, content_type, field).await
+    })
+    .await;
+    match uploaded {
+        Ok(Ok(_)) => see_other(&drive_href(query.parent), &[]),
+        Ok(Err(e)) | Err(e) => back_with_problem(query.parent, &e),
     }
-    back_with_problem(
-        query.parent,
-        &ApiError::bad_request("form_expired", "The form had expired: reload the page and try again."),
-    )
 }
 
 async fn new_folder(
@@ -215,10 +196,7 @@ async fn new_folder(
     let form = Fields::parse(&body);
     let parent = form.text("parent").and_then(|p| p.parse::<Uuid>().ok());
     if !form.csrf_ok(&csrf) {
-        return back_with_problem(
-            parent,
-            &ApiError::bad_request("form_expired", "The form had expired: reload the page and try again."),
-        );
+        return back_with_problem(parent, &super::form_expired());
     }
     let request = CreateFolderRequest {
         kind: "folder".to_owned(),
@@ -410,11 +388,7 @@ async fn create(
         Err(e) => return back_with_problem(None, &e),
     };
     let refuse = |e: &ApiError| {
-        let status = if e.status.is_client_error() {
-            e.status
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
+        let status = super::refused_status(e);
         Page::with_status(
             status,
             create_page(&actor, &csrf, &items, &form, Some(&e.detail)),
@@ -423,10 +397,7 @@ async fn create(
         .into_response()
     };
     if !form.csrf_ok(&csrf) {
-        return refuse(&ApiError::bad_request(
-            "form_expired",
-            "The form had expired: check the settings and send it again.",
-        ));
+        return refuse(&super::form_expired());
     }
     let request = match create_request(&state, &form, &items) {
         Ok(r) => r,

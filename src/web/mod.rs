@@ -250,3 +250,43 @@ impl Fields {
         csrf.accepts(self.get("csrf").unwrap_or_default())
     }
 }
+
+/// The status of a page that answers a refused form: the refusal's own 4xx, or 422.
+pub fn refused_status(e: &crate::http::error::ApiError) -> StatusCode {
+    if e.status.is_client_error() {
+        e.status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// The refusal of a form that came without this browser's token (expired, or another site's).
+pub fn form_expired() -> crate::http::error::ApiError {
+    crate::http::error::ApiError::new(
+        StatusCode::FORBIDDEN,
+        "form_expired",
+        "The form had expired: check the page and send it again.",
+    )
+}
+
+/// Reads a multipart form whose `csrf` field comes before its `file` part, and hands the file
+/// part to `use_file` once the token checked out. Without a valid token or a file: `form_expired`.
+pub async fn with_uploaded_file<T>(
+    multipart: &mut axum::extract::Multipart,
+    csrf: &Csrf,
+    use_file: impl AsyncFnOnce(axum::extract::multipart::Field<'_>) -> T,
+) -> Result<T, crate::http::error::ApiError> {
+    let mut csrf_ok = false;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| crate::http::error::ApiError::bad_request("malformed_multipart", e.body_text()))?
+    {
+        match field.name() {
+            Some("csrf") => csrf_ok = csrf.accepts(&field.text().await.unwrap_or_default()),
+            Some("file") if csrf_ok => return Ok(use_file(field).await),
+            _ => {}
+        }
+    }
+    Err(form_expired())
+}

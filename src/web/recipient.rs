@@ -104,6 +104,10 @@ fn refusal_text(code: &str) -> (&'static str, &'static str) {
             "Too many attempts",
             "Too many links were tried from here. Wait a minute and try again.",
         ),
+        "form_expired" => (
+            "Please try again",
+            "This form had expired or came from another site. Go back, reload the page and send it again.",
+        ),
         "not_found" | "item_not_shared" => (
             "No share at this link",
             "Check that you copied the whole link. It may also have been mistyped.",
@@ -342,21 +346,6 @@ struct CodeForm {
     code: String,
 }
 
-fn stale_form(user: Option<&shareledger_domain::Actor>, csrf: &Csrf) -> Page {
-    let html = page(
-        "Please try again",
-        user,
-        csrf,
-        html! {
-            div.card.narrow {
-                h1 { "Please try again" }
-                p { "This form had expired or came from another site. Go back, reload the page and send it again." }
-            }
-        },
-    );
-    Page::with_status(StatusCode::FORBIDDEN, html, csrf)
-}
-
 async fn open_with_code(
     State(state): State<AppState>,
     req: RequestMeta,
@@ -367,7 +356,7 @@ async fn open_with_code(
     Form(form): Form<CodeForm>,
 ) -> Response {
     if !csrf.accepts(&form.csrf) {
-        return stale_form(user.as_ref(), &csrf).into_response();
+        return refused(user.as_ref(), &csrf, &super::form_expired()).into_response();
     }
     let facts = match open::facts(&state, &token, &req).await {
         Ok(f) => f,
@@ -423,7 +412,7 @@ async fn save(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !csrf.accepts(&form.csrf) {
-        return stale_form(user.as_ref(), &csrf).into_response();
+        return refused(user.as_ref(), &csrf, &super::form_expired()).into_response();
     }
     let Some(s) = current_session(&state, &token, &req, &headers).await else {
         return see_other(&format!("/s/{token}"), &[]);
@@ -453,39 +442,22 @@ async fn upload(
     let Some(s) = current_session(&state, &token, &req, &headers).await else {
         return see_other(&format!("/s/{token}"), &[]);
     };
-    let mut csrf_ok = false;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                let error = ApiError::bad_request("malformed_multipart", e.body_text());
-                return refused(user.as_ref(), &csrf, &error).into_response();
-            }
-        };
-        match field.name() {
-            Some("csrf") => {
-                let sent = field.text().await.unwrap_or_default();
-                csrf_ok = csrf.accepts(&sent);
-            }
-            Some("file") if csrf_ok => {
-                let name = field.file_name().unwrap_or("upload").to_owned();
-                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
-                return match access::upload(&state, &s, &req, query.parent, name, content_type, field).await {
-                    Ok(_) => {
-                        let back = match query.parent {
-                            Some(p) => format!("/s/{token}?parent={p}&done=uploaded"),
-                            None => format!("/s/{token}?done=uploaded"),
-                        };
-                        see_other(&back, &[])
-                    }
-                    Err(e) => refused(user.as_ref(), &csrf, &e).into_response(),
-                };
-            }
-            _ => {}
+    let uploaded = super::with_uploaded_file(&mut multipart, &csrf, async |field| {
+        let name = field.file_name().unwrap_or("upload").to_owned();
+        let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+        access::upload(&state, &s, &req, query.parent, name, content_type, field).await
+    })
+    .await;
+    match uploaded {
+        Ok(Ok(_)) => {
+            let back = match query.parent {
+                Some(p) => format!("/s/{token}?parent={p}&done=uploaded"),
+                None => format!("/s/{token}?done=uploaded"),
+            };
+            see_other(&back, &[])
         }
+        Ok(Err(e)) | Err(e) => refused(user.as_ref(), &csrf, &e).into_response(),
     }
-    stale_form(user.as_ref(), &csrf).into_response()
 }
 
 /// The edit page: upload a new version of a shared document (recorded as `DocumentEdited`).
@@ -543,27 +515,13 @@ async fn edit(
     let Some(s) = current_session(&state, &token, &req, &headers).await else {
         return see_other(&format!("/s/{token}"), &[]);
     };
-    let mut csrf_ok = false;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                let error = ApiError::bad_request("malformed_multipart", e.body_text());
-                return refused(user.as_ref(), &csrf, &error).into_response();
-            }
-        };
-        match field.name() {
-            Some("csrf") => csrf_ok = csrf.accepts(&field.text().await.unwrap_or_default()),
-            Some("file") if csrf_ok => {
-                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
-                return match access::edit(&state, &s, &req, item, content_type, field).await {
-                    Ok(_) => see_other(&format!("/s/{token}?done=edited"), &[]),
-                    Err(e) => refused(user.as_ref(), &csrf, &e).into_response(),
-                };
-            }
-            _ => {}
-        }
+    let edited = super::with_uploaded_file(&mut multipart, &csrf, async |field| {
+        let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+        access::edit(&state, &s, &req, item, content_type, field).await
+    })
+    .await;
+    match edited {
+        Ok(Ok(_)) => see_other(&format!("/s/{token}?done=edited"), &[]),
+        Ok(Err(e)) | Err(e) => refused(user.as_ref(), &csrf, &e).into_response(),
     }
-    stale_form(user.as_ref(), &csrf).into_response()
 }

@@ -17,7 +17,7 @@ use shareledger_projections::access_stats::Bucket;
 use uuid::Uuid;
 
 use super::layout::{csrf_field, error, page, when};
-use super::{Csrf, Fields, Page, WebUser, see_other};
+use super::{Csrf, Fields, Page, WebUser, form_expired, see_other};
 use crate::http::error::ApiError;
 use crate::http::request::RequestMeta;
 use crate::service::shares::dto::{
@@ -333,14 +333,6 @@ async fn details(
     render(&state, &actor, &csrf, id, &query, None, StatusCode::OK).await
 }
 
-fn form_expired() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "form_expired",
-        "The form had expired: check the page and send it again.",
-    )
-}
-
 /// The change the form describes.
 fn change_request(state: &AppState, form: &Fields) -> Result<ChangeShareRequest, ApiError> {
     let mut change = ChangeShareRequest {
@@ -397,11 +389,7 @@ async fn change(
     match result {
         Ok(()) => see_other(&format!("/links/{id}?changed=1"), &[]),
         Err(e) => {
-            let status = if e.status.is_client_error() {
-                e.status
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let status = super::refused_status(&e);
             render(
                 &state,
                 &actor,
@@ -443,11 +431,7 @@ async fn cancel(
     match result {
         Ok(()) => see_other(&format!("/links/{id}"), &[]),
         Err(e) => {
-            let status = if e.status.is_client_error() {
-                e.status
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let status = super::refused_status(&e);
             render(
                 &state,
                 &actor,
@@ -482,11 +466,7 @@ async fn bulk_cancel(
             &csrf,
             html! { div.card.narrow { h1 { "Cancel Share" } (error(&e.detail)) p { a href="/links" { "Back to My Share Links" } } } },
         );
-        let status = if e.status.is_client_error() {
-            e.status
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
+        let status = super::refused_status(e);
         Page::with_status(status, html, &csrf).into_response()
     };
     if !form.csrf_ok(&csrf) {
