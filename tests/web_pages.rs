@@ -114,9 +114,23 @@ async fn fill(browser: &Client, css: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// The page now shown, to wait for the browser to leave it (`left`).
+async fn current_page(browser: &Client) -> fantoccini::elements::Element {
+    browser.find(Locator::Css("html")).await.unwrap()
+}
+
+/// Waits (10 s at most) until the page `old` was taken from is gone.
+async fn left(old: fantoccini::elements::Element, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "{what} did not load a page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Submits a form and waits until the browser has left the page it was on.
 async fn submit(browser: &Client, form_css: &str) {
-    let old = browser.find(Locator::Css("html")).await.unwrap();
+    let old = current_page(browser).await;
     browser
         .find(Locator::Css(&format!("{form_css} button[type=submit]")))
         .await
@@ -124,11 +138,25 @@ async fn submit(browser: &Client, form_css: &str) {
         .click()
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while old.tag_name().await.is_ok() {
-        assert!(Instant::now() < deadline, "submitting {form_css} did not load a page");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    left(old, &format!("submitting {form_css}")).await;
+}
+
+/// Reloads the page and waits until the new one is there.
+async fn reload(browser: &Client) {
+    let old = current_page(browser).await;
+    browser.refresh().await.unwrap();
+    left(old, "reloading").await;
+}
+
+/// Picks a local file in a file input.
+async fn attach(browser: &Client, css: &str, file: &Path) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
 }
 
 /// Waits for a finished download in `dir` and returns its bytes.
@@ -184,11 +212,7 @@ async fn eventually_shows(browser: &Client, css: &str, wanted: &str) -> String {
         }
         assert!(Instant::now() < deadline, "`{css}` never showed {wanted:?}: {shown}");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let old = browser.find(Locator::Css("html")).await.unwrap();
-        browser.refresh().await.unwrap();
-        while old.tag_name().await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        reload(browser).await;
     }
 }
 
@@ -227,13 +251,7 @@ async fn owner_and_recipient_pages_from_upload_to_cancellation() {
     let upload = dir("files").join("numbers.txt");
     std::fs::write(&upload, &bytes).unwrap();
     owner_browser.goto(&format!("{base}/drive")).await.unwrap();
-    owner_browser
-        .find(Locator::Css("#file"))
-        .await
-        .unwrap()
-        .send_keys(upload.to_str().unwrap())
-        .await
-        .unwrap();
+    attach(&owner_browser, "#file", &upload).await;
     submit(&owner_browser, "form[action^='/drive/upload']").await;
     fill(&owner_browser, "#folder-name", "Projects").await;
     submit(&owner_browser, "form[action='/drive/folders']").await;
@@ -282,7 +300,7 @@ async fn owner_and_recipient_pages_from_upload_to_cancellation() {
     shot(&recipient, "recipient-wrong-code").await;
     // By keyboard: type the code and press Enter.
     fill(&recipient, "#code", &code).await;
-    let old = recipient.find(Locator::Css("html")).await.unwrap();
+    let old = current_page(&recipient).await;
     recipient
         .find(Locator::Css("#code"))
         .await
@@ -290,9 +308,7 @@ async fn owner_and_recipient_pages_from_upload_to_cancellation() {
         .send_keys(&fantoccini::key::Key::Enter.to_string())
         .await
         .unwrap();
-    while old.tag_name().await.is_ok() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    left(old, "pressing Enter in the code field").await;
     let item = text(&recipient, "li[data-item]").await;
     assert!(item.contains("numbers.txt") && item.contains("Download"), "{item}");
     shot(&recipient, "recipient-items").await;
@@ -329,9 +345,7 @@ async fn owner_and_recipient_pages_from_upload_to_cancellation() {
             .await
             .contains("1 share link cancelled")
     );
-    let old = recipient.find(Locator::Css("html")).await.unwrap();
-    recipient.refresh().await.unwrap();
-    assert!(old.tag_name().await.is_err(), "the page was reloaded");
+    reload(&recipient).await;
     assert_eq!(text(&recipient, "h1").await, "This link was cancelled");
     recipient
         .find(Locator::Css("[data-refusal='share_cancelled']"))
@@ -631,13 +645,7 @@ async fn recipients_browse_folders_upload_and_edit_through_the_page() {
     assert!(text(&browser, "main").await.contains("This folder is empty."));
     let upload = scratch.path().join("answer.txt");
     std::fs::write(&upload, b"my answer").unwrap();
-    browser
-        .find(Locator::Css("#file"))
-        .await
-        .unwrap()
-        .send_keys(upload.to_str().unwrap())
-        .await
-        .unwrap();
+    attach(&browser, "#file", &upload).await;
     submit(&browser, "form[action*='/upload']").await;
     assert!(text(&browser, "[role=status]").await.contains("Uploaded"));
     assert!(text(&browser, "ul.items").await.contains("answer.txt"));
@@ -665,13 +673,7 @@ async fn recipients_browse_folders_upload_and_edit_through_the_page() {
     assert_eq!(text(&browser, "h1").await, "Edit draft.txt");
     let version = scratch.path().join("draft-v2.txt");
     std::fs::write(&version, b"second version").unwrap();
-    browser
-        .find(Locator::Css("#file"))
-        .await
-        .unwrap()
-        .send_keys(version.to_str().unwrap())
-        .await
-        .unwrap();
+    attach(&browser, "#file", &version).await;
     submit(&browser, "#edit-document").await;
     assert!(text(&browser, "[role=status]").await.contains("new version is saved"));
     let content = api

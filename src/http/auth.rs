@@ -52,22 +52,25 @@ pub enum AuthError {
 
 /// Checks a token and turns its claims into an actor.
 pub fn verify(secret: &[u8], token: &str) -> Result<Actor, AuthError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "sub"]);
-    validation.leeway = 5;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|_| AuthError::Invalid)?;
-    actor_from(data.claims)
+    actor_from(claims(secret, token)?)
 }
 
-/// A valid token's expiry (seconds since the epoch), e.g. to let a cookie live as long.
-pub fn expiry(secret: &[u8], token: &str) -> Option<i64> {
+/// A valid token's claims (signature, expiry with 5 s leeway, `exp` and `sub` present).
+fn claims(secret: &[u8], token: &str) -> Result<Claims, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.leeway = 5;
     jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-        .ok()
-        .map(|d| d.claims.exp)
+        .map(|data| data.claims)
+        .map_err(|_| AuthError::Invalid)
+}
+
+/// Checks a token like `verify`, and also says until when it is valid (seconds since the
+/// epoch), e.g. for a cookie that should live as long.
+pub fn verify_until(secret: &[u8], token: &str) -> Result<(Actor, i64), AuthError> {
+    let claims = claims(secret, token)?;
+    let exp = claims.exp;
+    Ok((actor_from(claims)?, exp))
 }
 
 fn actor_from(claims: Claims) -> Result<Actor, AuthError> {

@@ -62,15 +62,7 @@ fn session_token(headers: &HeaderMap, link_token: &str) -> Option<String> {
     if let Some(v) = headers.get(HEADER).and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_owned());
     }
-    let name = session::cookie_name(link_token);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    crate::web::cookie(headers, &session::cookie_name(link_token)).map(str::to_owned)
 }
 
 async fn enter(state: &AppState, token: &str, req: &RequestMeta, headers: &HeaderMap) -> Result<InSession, ApiError> {

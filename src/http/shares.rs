@@ -34,7 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(share_history))
 }
 
-fn keyed<T: serde::Serialize>(
+/// The idempotency key of a request, bound to its caller, method, path and body.
+pub(crate) fn keyed<T: serde::Serialize>(
     actor_id: &str,
     key: Option<String>,
     method: &str,
@@ -202,9 +203,7 @@ async fn share_qr_png(
     req: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let issued = shares::issue_qr(&state, &actor, &req, id).await?;
-    let png = qr::png(&issued.target).map_err(ApiError::internal)?;
-    Ok(qr_response(&issued, "image/png", png, "png", id))
+    qr_image(&state, &actor, &req, id, false).await
 }
 
 /// Issue a QR code (valid 7 days) as SVG; `X-QR-Expires-At` says until when.
@@ -217,9 +216,25 @@ async fn share_qr_svg(
     req: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
-    let issued = shares::issue_qr(&state, &actor, &req, id).await?;
-    let svg = qr::svg(&issued.target).map_err(ApiError::internal)?;
-    Ok(qr_response(&issued, "image/svg+xml", svg.into_bytes(), "svg", id))
+    qr_image(&state, &actor, &req, id, true).await
+}
+
+/// Issues a QR code of the share and answers it as an SVG or PNG image (the API and the pages).
+pub(crate) async fn qr_image(
+    state: &AppState,
+    actor: &shareledger_domain::Actor,
+    req: &RequestMeta,
+    id: Uuid,
+    svg: bool,
+) -> Result<Response, ApiError> {
+    let issued = shares::issue_qr(state, actor, req, id).await?;
+    Ok(if svg {
+        let svg = qr::svg(&issued.target).map_err(ApiError::internal)?;
+        qr_response(&issued, "image/svg+xml", svg.into_bytes(), "svg", id)
+    } else {
+        let png = qr::png(&issued.target).map_err(ApiError::internal)?;
+        qr_response(&issued, "image/png", png, "png", id)
+    })
 }
 
 /// The share's own events, oldest first.

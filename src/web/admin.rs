@@ -11,7 +11,7 @@ use serde::Deserialize;
 use shareledger_domain::{Actor, Role};
 
 use super::layout::{csrf_field, error, page};
-use super::{Csrf, Fields, Page, WebUser, see_other};
+use super::{Csrf, Fields, Page, SignedIn, see_other};
 use crate::http::error::ApiError;
 use crate::http::request::RequestMeta;
 use crate::service::policy::{self, PolicyChangeRequest};
@@ -37,15 +37,7 @@ async fn render(
 ) -> Response {
     let policy = match policy::get(state, actor).await {
         Ok(p) => p,
-        Err(e) => {
-            let html = page(
-                "Admin",
-                Some(actor),
-                csrf,
-                html! { div.card.narrow { h1 { "Admin" } (error(&e.detail)) } },
-            );
-            return Page::with_status(e.status, html, csrf).into_response();
-        }
+        Err(e) => return super::problem_page("Admin", Some(actor), csrf, &e, ("/links", "Back to My Share Links")),
     };
     let status_rows = projections::status(state).await.unwrap_or_default();
     let html = page(
@@ -95,26 +87,20 @@ async fn render(
 
 async fn admin_page(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     Query(query): Query<AdminQuery>,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     render(&state, &actor, &csrf, query.saved.is_some(), None, StatusCode::OK).await
 }
 
 async fn change(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let form = Fields::parse(&body);
     let result = if !form.csrf_ok(&csrf) {
         Err(super::form_expired())

@@ -4,7 +4,6 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Query, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Duration;
@@ -14,7 +13,7 @@ use shareledger_domain::Actor;
 use uuid::Uuid;
 
 use super::layout::{csrf_field, error, page, size, when};
-use super::{Csrf, Fields, Page, WebUser, see_other};
+use super::{Csrf, Fields, Page, SignedIn, see_other};
 use crate::http::error::ApiError;
 use crate::http::request::RequestMeta;
 use crate::service::drive::{self, CreateFolderRequest, DriveItemDto};
@@ -48,16 +47,13 @@ fn drive_href(parent: Option<Uuid>) -> String {
 
 async fn my_drive(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     Query(query): Query<DriveQuery>,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let listing = match drive::list(&state, &actor, query.parent, false).await {
         Ok(l) => l,
-        Err(e) => return problem_page(&actor, &csrf, "My Drive", &e),
+        Err(e) => return super::problem_page("My Drive", Some(&actor), &csrf, &e, ("/drive", "Back to My Drive")),
     };
     let folder = match query.parent {
         Some(id) => drive::get(&state, &actor, id).await.ok(),
@@ -131,21 +127,6 @@ async fn my_drive(
     Page::ok(html, &csrf).into_response()
 }
 
-fn problem_page(actor: &Actor, csrf: &Csrf, title: &str, e: &ApiError) -> Response {
-    let html = page(
-        title,
-        Some(actor),
-        csrf,
-        html! { div.card.narrow { h1 { (title) } (error(&e.detail)) p { a href="/drive" { "Back to My Drive" } } } },
-    );
-    let status = if e.status.is_success() {
-        StatusCode::BAD_REQUEST
-    } else {
-        e.status
-    };
-    Page::with_status(status, html, csrf).into_response()
-}
-
 fn back_with_problem(parent: Option<Uuid>, e: &ApiError) -> Response {
     let problem = crate::service::links::encode_query_value(&e.detail);
     let to = match parent {
@@ -162,15 +143,12 @@ struct ParentQuery {
 
 async fn upload(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     Query(query): Query<ParentQuery>,
     mut multipart: Multipart,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let uploaded = super::with_uploaded_file(&mut multipart, &csrf, async |field| {
         let name = field.file_name().unwrap_or("upload").to_owned();
         let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
@@ -185,14 +163,11 @@ async fn upload(
 
 async fn new_folder(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let form = Fields::parse(&body);
     let parent = form.text("parent").and_then(|p| p.parse::<Uuid>().ok());
     if !form.csrf_ok(&csrf) {
@@ -304,13 +279,10 @@ async fn items_of(state: &AppState, actor: &Actor, ids: &[&str]) -> Result<Vec<D
 
 async fn create_form(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let query = Fields::parse(query.unwrap_or_default().as_bytes());
     match items_of(&state, &actor, &query.all("items")).await {
         Ok(items) => Page::ok(create_page(&actor, &csrf, &items, &Fields::default(), None), &csrf).into_response(),
@@ -374,14 +346,11 @@ fn create_request(state: &AppState, form: &Fields, items: &[DriveItemDto]) -> Re
 
 async fn create(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let form = Fields::parse(&body);
     let items = match items_of(&state, &actor, &form.all("items")).await {
         Ok(items) => items,

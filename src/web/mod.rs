@@ -150,6 +150,20 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
+/// The signed-in person, for pages only they may see: without a valid auth cookie the request
+/// is sent to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Actor);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let WebUser(user) = WebUser::from_request_parts(parts, state).await.unwrap_or(WebUser(None));
+        user.map(SignedIn).ok_or_else(|| see_other("/signin", &[]))
+    }
+}
+
 /// A rendered page: its status, the HTML, and cookies to set.
 pub struct Page {
     pub status: StatusCode,
@@ -251,13 +265,38 @@ impl Fields {
     }
 }
 
-/// The status of a page that answers a refused form: the refusal's own 4xx, or 422.
+/// The status of a page that answers a refusal or failure: its own error status (never a
+/// success status for a page that reports a problem).
 pub fn refused_status(e: &crate::http::error::ApiError) -> StatusCode {
-    if e.status.is_client_error() {
+    if e.status.is_client_error() || e.status.is_server_error() {
         e.status
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     }
+}
+
+/// A page that only says what went wrong (`title`, the problem's detail) and links back.
+pub fn problem_page(
+    title: &str,
+    user: Option<&Actor>,
+    csrf: &Csrf,
+    e: &crate::http::error::ApiError,
+    back: (&str, &str),
+) -> Response {
+    let (href, label) = back;
+    let html = layout::page(
+        title,
+        user,
+        csrf,
+        maud::html! {
+            div.card.narrow {
+                h1 { (title) }
+                (layout::error(&e.detail))
+                p { a href=(href) { (label) } }
+            }
+        },
+    );
+    Page::with_status(refused_status(e), html, csrf).into_response()
 }
 
 /// The refusal of a form that came without this browser's token (expired, or another site's).

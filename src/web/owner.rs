@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{csrf_field, error, page, when};
-use super::{AUTH_COOKIE, Csrf, Page, WebUser, see_other, set_cookie};
+use super::{AUTH_COOKIE, Csrf, Page, SignedIn, WebUser, see_other, set_cookie};
 use crate::http::auth;
 use crate::service::shares::{self, ListParams};
 use crate::state::AppState;
@@ -70,10 +70,9 @@ async fn signin(State(state): State<AppState>, csrf: Csrf, Form(form): Form<Sign
         return Page::with_status(StatusCode::FORBIDDEN, html, &csrf).into_response();
     }
     let token = form.token.trim();
-    match auth::verify(&state.keys().jwt_secret, token) {
-        Ok(_) => {
+    match auth::verify_until(&state.keys().jwt_secret, token) {
+        Ok((_, exp)) => {
             // The cookie lives as long as the token does.
-            let exp = auth::expiry(&state.keys().jwt_secret, token).unwrap_or(0);
             let max_age = exp - state.clock().now().timestamp();
             see_other("/links", &[set_cookie(AUTH_COOKIE, token, max_age)])
         }
@@ -187,13 +186,10 @@ fn day(text: Option<&str>, end: bool) -> Result<Option<DateTime<Utc>>, String> {
 
 async fn my_links(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     Query(query): Query<LinksQuery>,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let status = query.status.clone().unwrap_or_else(|| "active".to_owned());
     let range = day(query.from.as_deref(), false).and_then(|from| Ok((from, day(query.to.as_deref(), true)?)));
     let (result, problem) = match range {

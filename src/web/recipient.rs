@@ -3,7 +3,6 @@
 //! page for every refusal.
 
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -122,11 +121,7 @@ fn refusal_text(code: &str) -> (&'static str, &'static str) {
 /// The page for a refusal (or any error) at a link.
 fn refused(user: Option<&shareledger_domain::Actor>, csrf: &Csrf, e: &ApiError) -> Page {
     let (title, text) = refusal_text(e.code);
-    let status = if e.status.is_client_error() || e.status.is_server_error() {
-        e.status
-    } else {
-        StatusCode::BAD_REQUEST
-    };
+    let status = super::refused_status(e);
     let html = page(
         title,
         user,

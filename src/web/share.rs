@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Duration;
@@ -17,14 +17,14 @@ use shareledger_projections::access_stats::Bucket;
 use uuid::Uuid;
 
 use super::layout::{csrf_field, error, page, when};
-use super::{Csrf, Fields, Page, WebUser, form_expired, see_other};
+use super::{Csrf, Fields, Page, SignedIn, form_expired, see_other};
 use crate::http::error::ApiError;
 use crate::http::request::RequestMeta;
+use crate::service::shares;
 use crate::service::shares::dto::{
     BulkCancelRequest, CancelRequest, ChangeShareRequest, LimitsDto, PermissionsDto, ShareDetails,
 };
 use crate::service::stats::{self, StatsParams};
-use crate::service::{qr, shares};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/links/{id}/qr.png", get(qr_png))
         .route("/links/{id}/qr.svg", get(qr_svg))
 }
+
+const BACK_TO_LIST: (&str, &str) = ("/links", "Back to My Share Links");
 
 #[derive(Debug, Default, Deserialize)]
 struct DetailsQuery {
@@ -283,15 +285,7 @@ async fn render(
 ) -> Response {
     let d = match shares::details(state, actor, id).await {
         Ok(d) => d,
-        Err(e) => {
-            let html = page(
-                "Share Details",
-                Some(actor),
-                csrf,
-                html! { div.card.narrow { h1 { "No such share" } p { (e.detail) } p { a href="/links" { "Back to My Share Links" } } } },
-            );
-            return Page::with_status(e.status, html, csrf).into_response();
-        }
+        Err(e) => return super::problem_page("No such share", Some(actor), csrf, &e, BACK_TO_LIST),
     };
     let today = chrono::Utc::now().date_naive();
     let stats = stats::share(
@@ -322,15 +316,39 @@ async fn render(
 
 async fn details(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     Path(id): Path<Uuid>,
     Query(query): Query<DetailsQuery>,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     render(&state, &actor, &csrf, id, &query, None, StatusCode::OK).await
+}
+
+/// After a form of the details page: on to `done`, or the page again with the refusal.
+async fn answer(
+    state: &AppState,
+    actor: &Actor,
+    csrf: &Csrf,
+    id: Uuid,
+    result: Result<(), ApiError>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(()) => see_other(done, &[]),
+        Err(e) => {
+            let status = super::refused_status(&e);
+            render(
+                state,
+                actor,
+                csrf,
+                id,
+                &DetailsQuery::default(),
+                Some(&e.detail),
+                status,
+            )
+            .await
+        }
+    }
 }
 
 /// The change the form describes.
@@ -368,15 +386,12 @@ fn change_request(state: &AppState, form: &Fields) -> Result<ChangeShareRequest,
 
 async fn change(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let form = Fields::parse(&body);
     let result = if form.csrf_ok(&csrf) {
         match change_request(&state, &form) {
@@ -386,35 +401,17 @@ async fn change(
     } else {
         Err(form_expired())
     };
-    match result {
-        Ok(()) => see_other(&format!("/links/{id}?changed=1"), &[]),
-        Err(e) => {
-            let status = super::refused_status(&e);
-            render(
-                &state,
-                &actor,
-                &csrf,
-                id,
-                &DetailsQuery::default(),
-                Some(&e.detail),
-                status,
-            )
-            .await
-        }
-    }
+    answer(&state, &actor, &csrf, id, result, &format!("/links/{id}?changed=1")).await
 }
 
 async fn cancel(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     Path(id): Path<Uuid>,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let form = Fields::parse(&body);
     let result = if !form.csrf_ok(&csrf) {
         Err(form_expired())
@@ -428,47 +425,20 @@ async fn cancel(
             .await
             .map(|_| ())
     };
-    match result {
-        Ok(()) => see_other(&format!("/links/{id}"), &[]),
-        Err(e) => {
-            let status = super::refused_status(&e);
-            render(
-                &state,
-                &actor,
-                &csrf,
-                id,
-                &DetailsQuery::default(),
-                Some(&e.detail),
-                status,
-            )
-            .await
-        }
-    }
+    answer(&state, &actor, &csrf, id, result, &format!("/links/{id}")).await
 }
 
 /// Bulk cancel from My Share Links: the first post shows what would be cancelled and asks to
 /// confirm; the confirmed post cancels them.
 async fn bulk_cancel(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     csrf: Csrf,
     req: RequestMeta,
     body: Bytes,
 ) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
     let form = Fields::parse(&body);
-    let problem = |e: &ApiError| {
-        let html = page(
-            "Cancel Share",
-            Some(&actor),
-            &csrf,
-            html! { div.card.narrow { h1 { "Cancel Share" } (error(&e.detail)) p { a href="/links" { "Back to My Share Links" } } } },
-        );
-        let status = super::refused_status(e);
-        Page::with_status(status, html, &csrf).into_response()
-    };
+    let problem = |e: &ApiError| super::problem_page("Cancel Share", Some(&actor), &csrf, e, BACK_TO_LIST);
     if !form.csrf_ok(&csrf) {
         return problem(&form_expired());
     }
@@ -515,49 +485,24 @@ async fn bulk_cancel(
     }
 }
 
-async fn qr_image(state: AppState, user: Option<Actor>, req: RequestMeta, id: Uuid, svg: bool) -> Response {
-    let Some(actor) = user else {
-        return see_other("/signin", &[]);
-    };
-    let issued = match shares::issue_qr(&state, &actor, &req, id).await {
-        Ok(i) => i,
-        Err(e) => return (e.status, e.detail).into_response(),
-    };
-    let (body, content_type, disposition) = if svg {
-        match qr::svg(&issued.target) {
-            Ok(s) => (s.into_bytes(), "image/svg+xml", "inline"),
-            Err(e) => return ApiError::internal(e).into_response(),
-        }
-    } else {
-        match qr::png(&issued.target) {
-            Ok(p) => (p, "image/png", "attachment"),
-            Err(e) => return ApiError::internal(e).into_response(),
-        }
-    };
-    let mut response = body.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    let extension = if svg { "svg" } else { "png" };
-    if let Ok(v) = HeaderValue::from_str(&format!("{disposition}; filename=\"share-qr.{extension}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
-}
-
 async fn qr_png(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     req: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> Response {
-    qr_image(state, user, req, id, false).await
+    crate::http::shares::qr_image(&state, &actor, &req, id, false)
+        .await
+        .into_response()
 }
 
 async fn qr_svg(
     State(state): State<AppState>,
-    WebUser(user): WebUser,
+    SignedIn(actor): SignedIn,
     req: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> Response {
-    qr_image(state, user, req, id, true).await
+    crate::http::shares::qr_image(&state, &actor, &req, id, true)
+        .await
+        .into_response()
 }

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::auth::{Auth, MaybeAuth};
 use super::error::ApiError;
-use super::idempotency::{IdempotencyKey, Keyed};
+use super::idempotency::IdempotencyKey;
 use super::json::Json;
 use super::middleware::RequestId;
 use super::request::RequestMeta;
@@ -293,15 +293,7 @@ async fn create(
         autofill_code: false,
         limits: Some(limits),
     };
-    let keyed = key.map(|k| {
-        Keyed::new(
-            &actor.user_id,
-            k,
-            "POST",
-            "/v2/share_link/create",
-            &serde_json::to_value(&native).expect("plain data"),
-        )
-    });
+    let keyed = super::shares::keyed(&actor.user_id, key, "POST", "/v2/share_link/create", &native);
     let outcome = shares::create(&state, &actor, &req, keyed, native).await?;
     // A retry of a keyed create that was refused gets that refusal again, as it was (its
     // problem document, turned into the reference's shape on the way out).

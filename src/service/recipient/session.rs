@@ -102,11 +102,7 @@ pub fn cookie_name(link_token: &str) -> String {
 
 /// The `Set-Cookie` value for a session.
 pub fn set_cookie(link_token: &str, value: &str, max_age_seconds: i64) -> String {
-    format!(
-        "{}={value}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Strict",
-        cookie_name(link_token),
-        max_age_seconds.max(0)
-    )
+    crate::web::set_cookie(&cookie_name(link_token), value, max_age_seconds)
 }
 
 #[cfg(test)]
