@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use shareledger::cli::{Cli, run};
 
+/// mimalloc instead of the system allocator (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::ProjectionError;
 use crate::audit_index::{attempt, share_of};
 use crate::copy::CopyRows;
+use crate::projection::RebuildState;
 use crate::rebuild::live_keys;
 
 type Counts<K> = HashMap<K, i64>;
@@ -83,30 +84,18 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
     write(conn, batch).await
 }
 
-/// Rebuilding from zero: every attempt goes into an unindexed staging table with one binary
-/// `COPY`, and `finish_rebuild` aggregates them all at once — set-based grouping instead of an
-/// upsert per counter, several times cheaper for a long log.
-pub async fn prepare_rebuild(conn: &mut PgConnection) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "CREATE UNLOGGED TABLE stats_staging (share_id uuid NOT NULL, hour timestamptz NOT NULL, \
-         day date NOT NULL, operation text COLLATE \"C\" NOT NULL, outcome text COLLATE \"C\" NOT NULL, \
-         reason text COLLATE \"C\" NOT NULL, enterprise_id text COLLATE \"C\" NOT NULL, visitor text COLLATE \"C\")",
-    )
-    .execute(&mut *conn)
-    .await?;
-    // The counted tables are filled once, at the end: their keys are built after that, in one
-    // sorted pass each, instead of being maintained row by row.
-    for table in COUNTED {
-        for (name, _) in live_keys(conn, table).await? {
-            sqlx::query(AssertSqlSafe(format!("ALTER TABLE {table} DROP CONSTRAINT {name}")))
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
-}
+/// Rebuilding from zero streams the counts into the empty tables instead of upserting batch after
+/// batch or aggregating every attempt at the end. The log is in (roughly) chronological order, so
+/// an hour's or a day's counts are complete soon after the log has moved past it: the rebuild
+/// keeps the counts of the recent hours and days in memory (`Open`) and writes every key once,
+/// with binary `COPY`, when its period is `HOURS_OPEN` hours (days: `DAYS_OPEN` days) older than
+/// the newest attempt seen. An attempt for a period already written (a log not in time order)
+/// is staged in a `late_*` table and added to the written counts at the end, after the keys are
+/// built. Memory holds a few hours' and days' keys, whatever the length of the log.
+const HOURS_OPEN: i64 = 2;
+const DAYS_OPEN: i64 = 2;
 
-/// The tables `finish_rebuild` fills from the staged attempts.
+/// The counted tables, filled by the rebuild without their keys, which are built at the end.
 const COUNTED: [&str; 4] = [
     "share_access_hourly",
     "share_visitors",
@@ -114,49 +103,108 @@ const COUNTED: [&str; 4] = [
     "enterprise_visitors_daily",
 ];
 
-/// Stages a batch of a rebuild (see `prepare_rebuild`).
-pub async fn apply_rebuild(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-    let mut rows = CopyRows::new(8, events.len());
-    classify(conn, events, |hit| {
-        rows.uuid(hit.share)
-            .time(hit.hour)
-            .date(hit.day)
-            .text(hit.kind.0)
-            .text(hit.kind.1)
-            .text(&hit.kind.2)
-            .text(&hit.enterprise)
-            .opt_text(hit.visitor);
-        rows.end_row();
-    })
-    .await?;
-    rows.send(
-        conn,
-        "COPY stats_staging (share_id, hour, day, operation, outcome, reason, enterprise_id, visitor) \
-         FROM STDIN (FORMAT binary)",
-    )
-    .await?;
-    Ok(())
+/// The rebuild's counts of periods not yet written.
+#[derive(Default)]
+struct Open {
+    counts: Batch,
+    /// The newest local hour of any attempt so far.
+    newest: Option<DateTime<Utc>>,
+    /// Every hour before this one is written (hourly counts, visitors per hour).
+    hours_written_before: Option<DateTime<Utc>>,
+    /// Every day before this one is written (enterprise counts and visitors per day).
+    days_written_before: Option<NaiveDate>,
 }
 
-/// Turns the staged attempts of a rebuild into the statistics tables (still empty then).
-pub async fn finish_rebuild(conn: &mut PgConnection) -> Result<(), ProjectionError> {
-    use sqlx::Connection;
-    let mut tx = conn.begin().await?;
-    for sql in [
-        "SET LOCAL work_mem = '256MB'",
-        "SET LOCAL maintenance_work_mem = '256MB'",
-        "INSERT INTO share_access_hourly SELECT share_id, hour, day, operation, outcome, reason, count(*) \
-         FROM stats_staging GROUP BY 1, 2, 3, 4, 5, 6",
-        "INSERT INTO enterprise_access_daily SELECT enterprise_id, day, operation, outcome, reason, count(*) \
-         FROM stats_staging GROUP BY 1, 2, 3, 4, 5",
-        "INSERT INTO share_visitors SELECT DISTINCT share_id, hour, day, visitor \
-         FROM stats_staging WHERE visitor IS NOT NULL",
-        "INSERT INTO enterprise_visitors_daily SELECT DISTINCT enterprise_id, day, visitor \
-         FROM stats_staging WHERE visitor IS NOT NULL",
-        "DROP TABLE stats_staging",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await?;
+impl Open {
+    /// Counts an attempt, in `late` if its period is already written.
+    fn add(&mut self, hit: Hit<'_>, late: &mut Batch) {
+        self.newest = self.newest.max(Some(hit.hour));
+        let hour_late = self.hours_written_before.is_some_and(|h| hit.hour < h);
+        let day_late = self.days_written_before.is_some_and(|d| hit.day < d);
+        let visitor: Option<Arc<str>> = hit.visitor.map(Arc::from);
+        let hourly = if hour_late { &mut *late } else { &mut self.counts };
+        *hourly
+            .hourly
+            .entry((hit.share, hit.hour, hit.day, hit.kind.clone()))
+            .or_default() += 1;
+        if let Some(visitor) = &visitor {
+            hourly.visitors.insert((hit.share, hit.hour, hit.day, visitor.clone()));
+        }
+        let daily = if day_late { late } else { &mut self.counts };
+        *daily
+            .enterprise
+            .entry((hit.enterprise.clone(), hit.day, hit.kind))
+            .or_default() += 1;
+        if let Some(visitor) = visitor {
+            daily.enterprise_visitors.insert((hit.enterprise, hit.day, visitor));
+        }
     }
+
+    /// Moves the periods the log has left behind out of memory, to be written.
+    fn close_old_periods(&mut self) -> Batch {
+        let Some(newest) = self.newest else {
+            return Batch::default();
+        };
+        let hours = newest - chrono::Duration::hours(HOURS_OPEN);
+        let days = (newest - chrono::Duration::days(DAYS_OPEN)).date_naive();
+        let hours = self.hours_written_before.max(Some(hours)).unwrap_or(hours);
+        let days = self.days_written_before.max(Some(days)).unwrap_or(days);
+        self.hours_written_before = Some(hours);
+        self.days_written_before = Some(days);
+        let c = &mut self.counts;
+        Batch {
+            hourly: c.hourly.extract_if(|(_, hour, _, _), _| *hour < hours).collect(),
+            visitors: c.visitors.extract_if(|(_, hour, _, _)| *hour < hours).collect(),
+            enterprise: c.enterprise.extract_if(|(_, day, _), _| *day < days).collect(),
+            enterprise_visitors: c.enterprise_visitors.extract_if(|(_, day, _)| *day < days).collect(),
+        }
+    }
+}
+
+/// Sets up a rebuild (see `HOURS_OPEN`): the counted tables lose their keys until the end, and
+/// the late attempts get their staging tables.
+pub async fn prepare_rebuild(conn: &mut PgConnection) -> Result<RebuildState, ProjectionError> {
+    for table in COUNTED {
+        for (name, _) in live_keys(conn, table).await? {
+            sqlx::query(AssertSqlSafe(format!("ALTER TABLE {table} DROP CONSTRAINT {name}")))
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE UNLOGGED TABLE late_{table} (LIKE {table})"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Box::new(Open::default()))
+}
+
+/// Counts a batch of a rebuild, writes the periods it closes and stages its late attempts.
+pub async fn apply_rebuild(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    state: &mut RebuildState,
+) -> Result<(), ProjectionError> {
+    let open = state
+        .downcast_mut::<Open>()
+        .expect("the statistics' rebuild state comes from their prepare_rebuild");
+    let mut late = Batch::default();
+    classify(conn, events, |hit| open.add(hit, &mut late)).await?;
+    copy(conn, open.close_old_periods(), &WRITE).await?;
+    copy(conn, late, &STAGE_LATE).await
+}
+
+/// Writes the periods still open, builds the keys and adds the late attempts.
+pub async fn finish_rebuild(conn: &mut PgConnection, state: RebuildState) -> Result<(), ProjectionError> {
+    use sqlx::Connection;
+    let open = state
+        .downcast::<Open>()
+        .expect("the statistics' rebuild state comes from their prepare_rebuild");
+    let mut tx = conn.begin().await?;
+    copy(&mut tx, open.counts, &WRITE).await?;
+    sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+        .execute(&mut *tx)
+        .await?;
     for table in COUNTED {
         for (name, definition) in live_keys(&mut tx, table).await? {
             sqlx::query(AssertSqlSafe(format!(
@@ -166,7 +214,99 @@ pub async fn finish_rebuild(conn: &mut PgConnection) -> Result<(), ProjectionErr
             .await?;
         }
     }
+    for sql in [
+        "INSERT INTO share_access_hourly AS t \
+         SELECT share_id, hour, day, operation, outcome, reason, sum(count)::int8 FROM late_share_access_hourly \
+         GROUP BY 1, 2, 3, 4, 5, 6 \
+         ON CONFLICT (share_id, hour, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
+        "INSERT INTO enterprise_access_daily AS t \
+         SELECT enterprise_id, day, operation, outcome, reason, sum(count)::int8 FROM late_enterprise_access_daily \
+         GROUP BY 1, 2, 3, 4, 5 \
+         ON CONFLICT (enterprise_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
+        "INSERT INTO share_visitors SELECT DISTINCT * FROM late_share_visitors ON CONFLICT DO NOTHING",
+        "INSERT INTO enterprise_visitors_daily SELECT DISTINCT * FROM late_enterprise_visitors_daily \
+         ON CONFLICT DO NOTHING",
+        "DROP TABLE late_share_access_hourly, late_share_visitors, late_enterprise_access_daily, \
+         late_enterprise_visitors_daily",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Where `copy` sends each kind of count: the `COPY` statements for the four counted tables.
+struct CopyTargets {
+    hourly: &'static str,
+    visitors: &'static str,
+    enterprise: &'static str,
+    enterprise_visitors: &'static str,
+}
+
+const WRITE: CopyTargets = CopyTargets {
+    hourly: "COPY share_access_hourly (share_id, hour, day, operation, outcome, reason, count) \
+             FROM STDIN (FORMAT binary)",
+    visitors: "COPY share_visitors (share_id, hour, day, visitor) FROM STDIN (FORMAT binary)",
+    enterprise: "COPY enterprise_access_daily (enterprise_id, day, operation, outcome, reason, count) \
+                 FROM STDIN (FORMAT binary)",
+    enterprise_visitors: "COPY enterprise_visitors_daily (enterprise_id, day, visitor) FROM STDIN (FORMAT binary)",
+};
+
+const STAGE_LATE: CopyTargets = CopyTargets {
+    hourly: "COPY late_share_access_hourly (share_id, hour, day, operation, outcome, reason, count) \
+             FROM STDIN (FORMAT binary)",
+    visitors: "COPY late_share_visitors (share_id, hour, day, visitor) FROM STDIN (FORMAT binary)",
+    enterprise: "COPY late_enterprise_access_daily (enterprise_id, day, operation, outcome, reason, count) \
+                 FROM STDIN (FORMAT binary)",
+    enterprise_visitors: "COPY late_enterprise_visitors_daily (enterprise_id, day, visitor) \
+                          FROM STDIN (FORMAT binary)",
+};
+
+/// Writes counts with one binary `COPY` per table that has any.
+async fn copy(conn: &mut PgConnection, b: Batch, to: &CopyTargets) -> Result<(), ProjectionError> {
+    if !b.hourly.is_empty() {
+        let mut rows = CopyRows::new(7, b.hourly.len());
+        for ((share, hour, day, (operation, outcome, reason)), count) in b.hourly {
+            rows.uuid(share)
+                .time(hour)
+                .date(day)
+                .text(operation)
+                .text(outcome)
+                .text(&reason)
+                .int8(count);
+            rows.end_row();
+        }
+        rows.send(conn, to.hourly).await?;
+    }
+    if !b.visitors.is_empty() {
+        let mut rows = CopyRows::new(4, b.visitors.len());
+        for (share, hour, day, visitor) in b.visitors {
+            rows.uuid(share).time(hour).date(day).text(&visitor);
+            rows.end_row();
+        }
+        rows.send(conn, to.visitors).await?;
+    }
+    if !b.enterprise.is_empty() {
+        let mut rows = CopyRows::new(6, b.enterprise.len());
+        for ((enterprise, day, (operation, outcome, reason)), count) in b.enterprise {
+            rows.text(&enterprise)
+                .date(day)
+                .text(operation)
+                .text(outcome)
+                .text(&reason)
+                .int8(count);
+            rows.end_row();
+        }
+        rows.send(conn, to.enterprise).await?;
+    }
+    if !b.enterprise_visitors.is_empty() {
+        let mut rows = CopyRows::new(3, b.enterprise_visitors.len());
+        for (enterprise, day, visitor) in b.enterprise_visitors {
+            rows.text(&enterprise).date(day).text(&visitor);
+            rows.end_row();
+        }
+        rows.send(conn, to.enterprise_visitors).await?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use crate::copy::CopyRows;
 use crate::page::PageCursor;
+use crate::projection::RebuildState;
 use crate::{ProjectionError, stream_uuid};
 
 /// A share as the owner's list shows it.
@@ -133,33 +135,7 @@ fn counter(event_type: &str) -> Option<usize> {
 /// one in order; recipients' activity only adds to counters (other columns, taking the latest
 /// time and position), so it is summed per share and written in one statement.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-    let mut activity: HashMap<Uuid, Activity> = HashMap::new();
-    let mut created = Created::default();
-    for e in events.iter().filter(|e| e.stream_id.starts_with("share-")) {
-        let id = stream_uuid(&e.stream_id, "share")?;
-        match counter(&e.event_type) {
-            Some(i) => {
-                let a = activity.entry(id).or_default();
-                a.counts[i] += 1;
-                a.last_access_at = a.last_access_at.max(Some(e.occurred_at));
-                a.last_position = a.last_position.max(e.global_position);
-            }
-            None => {
-                let event: ShareEvent = e.decode().map_err(|source| ProjectionError::Decode {
-                    position: e.global_position,
-                    source,
-                })?;
-                if let ShareEvent::ShareCreated(c) = &event {
-                    // New shares go in together; anything else waits until they are in.
-                    created.push(id, c, e);
-                } else {
-                    created.flush(conn).await?;
-                    apply_one(conn, id, &event, e).await?;
-                }
-            }
-        }
-    }
-    created.flush(conn).await?;
+    let activity = apply_changes(conn, events).await?;
     if activity.is_empty() {
         return Ok(());
     }
@@ -198,6 +174,113 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
     .bind(positions)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Applies a batch's owner changes in order and returns its recipients' activity per share,
+/// still to be added to the counters.
+async fn apply_changes(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+) -> Result<HashMap<Uuid, Activity>, ProjectionError> {
+    let mut activity: HashMap<Uuid, Activity> = HashMap::new();
+    let mut created = Created::default();
+    for e in events.iter().filter(|e| e.stream_id.starts_with("share-")) {
+        let id = stream_uuid(&e.stream_id, "share")?;
+        match counter(&e.event_type) {
+            Some(i) => {
+                let a = activity.entry(id).or_default();
+                a.counts[i] += 1;
+                a.last_access_at = a.last_access_at.max(Some(e.occurred_at));
+                a.last_position = a.last_position.max(e.global_position);
+            }
+            None => {
+                let event: ShareEvent = e.decode().map_err(|source| ProjectionError::Decode {
+                    position: e.global_position,
+                    source,
+                })?;
+                if let ShareEvent::ShareCreated(c) = &event {
+                    // New shares go in together; anything else waits until they are in.
+                    created.push(id, c, e);
+                } else {
+                    created.flush(conn).await?;
+                    apply_one(conn, id, &event, e).await?;
+                }
+            }
+        }
+    }
+    created.flush(conn).await?;
+    Ok(activity)
+}
+
+/// A rebuild stages the counters' increments instead of updating every row batch after batch
+/// (each update writes a new version of a wide row): `apply_rebuild` appends each batch's sums
+/// per share to an unlogged table with one binary `COPY`, `finish_rebuild` adds them up and
+/// writes every row once.
+pub async fn prepare_rebuild(conn: &mut PgConnection) -> Result<RebuildState, ProjectionError> {
+    sqlx::query(
+        "CREATE UNLOGGED TABLE activity_staging (share_id uuid NOT NULL, opens int8 NOT NULL, \
+         previews int8 NOT NULL, downloads int8 NOT NULL, saves int8 NOT NULL, uploads int8 NOT NULL, \
+         edits int8 NOT NULL, refused int8 NOT NULL, reports int8 NOT NULL, accessed timestamptz, \
+         position int8 NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Box::new(()))
+}
+
+/// Applies a batch of a rebuild (see `prepare_rebuild`).
+pub async fn apply_rebuild(
+    conn: &mut PgConnection,
+    events: &[StoredEvent],
+    _state: &mut RebuildState,
+) -> Result<(), ProjectionError> {
+    let activity = apply_changes(conn, events).await?;
+    if activity.is_empty() {
+        return Ok(());
+    }
+    let mut rows = CopyRows::new(11, activity.len());
+    for (id, a) in activity {
+        rows.uuid(id);
+        for n in a.counts {
+            rows.int8(n);
+        }
+        match a.last_access_at {
+            Some(at) => rows.time(at),
+            None => rows.null(),
+        };
+        rows.int8(a.last_position);
+        rows.end_row();
+    }
+    rows.send(
+        conn,
+        "COPY activity_staging (share_id, opens, previews, downloads, saves, uploads, edits, refused, reports, \
+         accessed, position) FROM STDIN (FORMAT binary)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds the staged increments to the rows, once per share.
+pub async fn finish_rebuild(conn: &mut PgConnection, _state: RebuildState) -> Result<(), ProjectionError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    for sql in [
+        "SET LOCAL work_mem = '256MB'",
+        "UPDATE my_share_links m SET opens = m.opens + d.opens, previews = m.previews + d.previews, \
+             downloads = m.downloads + d.downloads, saves = m.saves + d.saves, uploads = m.uploads + d.uploads, \
+             edits = m.edits + d.edits, refused = m.refused + d.refused, reports = m.reports + d.reports, \
+             last_access_at = greatest(m.last_access_at, d.accessed), last_position = greatest(m.last_position, d.position) \
+         FROM (SELECT share_id, sum(opens)::int8 AS opens, sum(previews)::int8 AS previews, sum(downloads)::int8 AS downloads, \
+                      sum(saves)::int8 AS saves, sum(uploads)::int8 AS uploads, sum(edits)::int8 AS edits, sum(refused)::int8 AS refused, \
+                      sum(reports)::int8 AS reports, max(accessed) AS accessed, max(position) AS position \
+               FROM activity_staging GROUP BY share_id) d \
+         WHERE m.share_id = d.share_id",
+        "DROP TABLE activity_staging",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

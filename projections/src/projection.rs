@@ -39,23 +39,35 @@ pub trait Projection: Send + Sync {
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
     /// Rebuilding from zero into fresh tables may take a faster path than `apply`: set up here
-    /// (on the shadow's connection, its schema first on the search path), ...
-    fn prepare_rebuild<'a>(&'a self, _conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async { Ok(()) })
+    /// (on the shadow's connection, its schema first on the search path; the state it returns is
+    /// handed to the next two), ...
+    fn prepare_rebuild<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+    ) -> BoxFuture<'a, Result<RebuildState, ProjectionError>> {
+        Box::pin(async { Ok(Box::new(()) as RebuildState) })
     }
     /// ... applied to the bulk of the log instead of `apply` (default: `apply`), ...
     fn apply_rebuild<'a>(
         &'a self,
         conn: &'a mut PgConnection,
         events: &'a [StoredEvent],
+        _state: &'a mut RebuildState,
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         self.apply(conn, events)
     }
     /// ... and completed before the indexes are built; from then on `apply` takes over.
-    fn finish_rebuild<'a>(&'a self, _conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
+    fn finish_rebuild<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+        _state: RebuildState,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// What a projection carries from one batch of a rebuild to the next (its own type inside).
+pub type RebuildState = Box<dyn std::any::Any + Send>;
 
 macro_rules! projection {
     ($ty:ident, $name:literal, $kind:expr, [$($table:literal),+], $apply:path) => {
@@ -64,14 +76,14 @@ macro_rules! projection {
     ($ty:ident, $name:literal, $kind:expr, [$($table:literal),+], $apply:path,
      rebuild: $prepare:path, $apply_rebuild:path, $finish:path) => {
         projection!($ty, $name, $kind, [$($table),+], $apply, {
-            fn prepare_rebuild<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
+            fn prepare_rebuild<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<RebuildState, ProjectionError>> {
                 Box::pin($prepare(conn))
             }
-            fn apply_rebuild<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), ProjectionError>> {
-                Box::pin($apply_rebuild(conn, events))
+            fn apply_rebuild<'a>(&'a self, conn: &'a mut PgConnection, events: &'a [StoredEvent], state: &'a mut RebuildState) -> BoxFuture<'a, Result<(), ProjectionError>> {
+                Box::pin($apply_rebuild(conn, events, state))
             }
-            fn finish_rebuild<'a>(&'a self, conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), ProjectionError>> {
-                Box::pin($finish(conn))
+            fn finish_rebuild<'a>(&'a self, conn: &'a mut PgConnection, state: RebuildState) -> BoxFuture<'a, Result<(), ProjectionError>> {
+                Box::pin($finish(conn, state))
             }
         });
     };
@@ -102,7 +114,10 @@ projection!(
     "my_share_links",
     Kind::Inline,
     ["my_share_links"],
-    crate::my_share_links::apply
+    crate::my_share_links::apply,
+    rebuild: crate::my_share_links::prepare_rebuild,
+    crate::my_share_links::apply_rebuild,
+    crate::my_share_links::finish_rebuild
 );
 projection!(
     DriveItems,

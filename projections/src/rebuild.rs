@@ -18,7 +18,7 @@ use shareledger_domain::log::Cursor;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-use crate::projection::{Kind, Projection};
+use crate::projection::{Kind, Projection, RebuildState};
 use crate::runner::{lock_key, log_error};
 use crate::{ProjectionError, checkpoint, log};
 
@@ -36,6 +36,8 @@ pub struct Shadow {
     bulk: bool,
     /// Time spent applying events.
     pub apply_time: std::time::Duration,
+    /// What the projection carries between the batches of the bulk replay.
+    state: Option<RebuildState>,
 }
 
 fn schema(p: &dyn Projection) -> String {
@@ -93,8 +95,12 @@ pub async fn prepare(
     // Nobody relies on a shadow's batches until the swap, which commits durably; a crash before
     // it only means rebuilding again. So no waiting for the WAL to reach the disk per batch.
     exec(&mut conn, "SET synchronous_commit = off".to_owned()).await?;
-    projection.prepare_rebuild(&mut conn).await?;
+    // The bulk statements of a rebuild run once each: compiling them to machine code (JIT)
+    // costs more than it saves.
+    exec(&mut conn, "SET jit = off".to_owned()).await?;
+    let state = projection.prepare_rebuild(&mut conn).await?;
     Ok(Shadow {
+        state: Some(state),
         bulk: true,
         projection,
         conn,
@@ -185,8 +191,8 @@ pub async fn replay(
                     let mine = &events[from..];
                     if let Some(last) = mine.last() {
                         let mut tx = shadow.conn.begin().await?;
-                        if shadow.bulk {
-                            shadow.projection.apply_rebuild(&mut tx, mine).await?;
+                        if let (true, Some(state)) = (shadow.bulk, shadow.state.as_mut()) {
+                            shadow.projection.apply_rebuild(&mut tx, mine, state).await?;
                         } else {
                             shadow.projection.apply(&mut tx, mine).await?;
                         }
@@ -218,7 +224,8 @@ pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
     }
     let started = Instant::now();
     if shadow.bulk {
-        shadow.projection.finish_rebuild(&mut shadow.conn).await?;
+        let state = shadow.state.take().unwrap_or_else(|| Box::new(()));
+        shadow.projection.finish_rebuild(&mut shadow.conn, state).await?;
         shadow.bulk = false;
     }
     let finished = started.elapsed();
