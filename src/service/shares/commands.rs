@@ -171,10 +171,13 @@ pub async fn create(
         status: StatusCode::CREATED,
         respond: &respond,
     });
-    let mut hooks: Vec<&dyn TxHook<Share>> = vec![&daily_quota, &InlineProjections, &write_secrets];
+    let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections, &write_secrets];
     if let Some(r) = &remember {
         hooks.push(r);
     }
+    // The quota last: its counter row is one per user and day, locked until the commit, so every
+    // other create of the same user waits for as little as possible.
+    hooks.push(&daily_quota);
     let stream = Share::stream_id(&share_id.to_string());
     match state
         .runtime()
