@@ -3,8 +3,10 @@
 //! cannot exhaust memory or stall other requests:
 //! - a fixed set of `concurrency` argon2 threads (so at most that many 19 MiB blocks, and no
 //!   other thread's allocator ever holds one);
-//! - those threads run at a lower CPU priority (nice 10): code checks use the CPU the rest of
-//!   the service leaves, and a burst of them slows downloads by little;
+//! - those threads run under the `SCHED_IDLE` policy: code checks use the CPU the
+//!   rest of the service and PostgreSQL leave, any other thread that wakes up preempts them at
+//!   once, and a burst of them slows downloads by little (they still get a small share of a busy
+//!   CPU, so a check is never starved outright);
 //! - a verification waits at most [`VERIFY_PATIENCE`] in a bounded queue; past that it is
 //!   [`Busy`] (the caller answers "try again shortly") instead of piling up.
 
@@ -121,8 +123,6 @@ pub enum Verified {
 pub const VERIFY_PATIENCE: Duration = Duration::from_secs(2);
 /// Queued computations per argon2 thread, beyond which verifications are [`Busy`] at once.
 const QUEUE_PER_THREAD: usize = 8;
-/// The argon2 threads' niceness (0 is everyone else's, 19 the lowest priority).
-pub const NICENESS: i32 = 10;
 
 /// Every argon2 thread is taken and the queue is full (or the wait ran out): nothing was
 /// checked; the caller should say "try again shortly".
@@ -250,22 +250,17 @@ impl CodeHasher {
     }
 }
 
-/// Lowers the calling thread's CPU priority to [`NICENESS`] (Linux niceness is per thread).
+/// Lowers the calling thread's CPU priority to the `SCHED_IDLE` policy (per thread on Linux).
 fn lower_priority() {
-    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy};
-    // The crate maps 0..=99 onto niceness 19..=-20: 22 is nice 10 (a test checks).
-    let result = ThreadPriorityValue::try_from(22u8)
-        .map_err(|e| anyhow::anyhow!(e))
-        .and_then(|value| {
-            thread_priority::set_thread_priority_and_policy(
-                thread_priority::thread_native_id(),
-                ThreadPriority::Crossplatform(value),
-                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
-            )
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-        });
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+    // SCHED_IDLE takes no priority value of its own (it must be 0: the crate's `Min`).
+    let result = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
     if let Err(e) = result {
-        tracing::warn!(error = %e, "cannot lower the argon2 threads' priority");
+        tracing::warn!(error = ?e, "cannot lower the argon2 threads' priority");
     }
 }
 
@@ -338,18 +333,19 @@ mod tests {
     async fn argon2_runs_on_its_own_threads_at_a_lower_priority() {
         let h = CodeHasher::new(1);
         h.hash("s3cret").await.unwrap();
-        let mut niceness = Vec::new();
+        let mut policies = Vec::new();
         for task in std::fs::read_dir("/proc/self/task").unwrap() {
             let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
             if let Some((head, tail)) = stat.rsplit_once(')')
                 && head.contains("(argon2-")
             {
-                // Fields after the name start at the state (field 3); niceness is field 19.
-                niceness.push(tail.split_whitespace().nth(16).unwrap().parse::<i32>().unwrap());
+                // Fields after the name start at the state (field 3); the scheduling policy is
+                // field 41, and SCHED_IDLE is 5.
+                policies.push(tail.split_whitespace().nth(38).unwrap().parse::<i32>().unwrap());
             }
         }
-        assert!(!niceness.is_empty(), "no argon2 thread found");
-        assert!(niceness.iter().all(|n| *n == NICENESS), "{niceness:?}");
+        assert!(!policies.is_empty(), "no argon2 thread found");
+        assert!(policies.iter().all(|p| *p == 5), "not SCHED_IDLE: {policies:?}");
     }
 
     #[tokio::test]
