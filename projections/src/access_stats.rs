@@ -262,19 +262,19 @@ const STAGE_LATE: CopyTargets = CopyTargets {
                           FROM STDIN (FORMAT binary)",
 };
 
+/// Ends a counted row: operation, outcome, reason, count.
+fn kind_and_count(rows: &mut CopyRows, (operation, outcome, reason): &Kind, count: i64) {
+    rows.text(operation).text(outcome).text(reason).int8(count);
+    rows.end_row();
+}
+
 /// Writes counts with one binary `COPY` per table that has any.
 async fn copy(conn: &mut PgConnection, b: Batch, to: &CopyTargets) -> Result<(), ProjectionError> {
     if !b.hourly.is_empty() {
         let mut rows = CopyRows::new(7, b.hourly.len());
-        for ((share, hour, day, (operation, outcome, reason)), count) in b.hourly {
-            rows.uuid(share)
-                .time(hour)
-                .date(day)
-                .text(operation)
-                .text(outcome)
-                .text(&reason)
-                .int8(count);
-            rows.end_row();
+        for ((share, hour, day, kind), count) in b.hourly {
+            rows.uuid(share).time(hour).date(day);
+            kind_and_count(&mut rows, &kind, count);
         }
         rows.send(conn, to.hourly).await?;
     }
@@ -288,14 +288,9 @@ async fn copy(conn: &mut PgConnection, b: Batch, to: &CopyTargets) -> Result<(),
     }
     if !b.enterprise.is_empty() {
         let mut rows = CopyRows::new(6, b.enterprise.len());
-        for ((enterprise, day, (operation, outcome, reason)), count) in b.enterprise {
-            rows.text(&enterprise)
-                .date(day)
-                .text(operation)
-                .text(outcome)
-                .text(&reason)
-                .int8(count);
-            rows.end_row();
+        for ((enterprise, day, kind), count) in b.enterprise {
+            rows.text(&enterprise).date(day);
+            kind_and_count(&mut rows, &kind, count);
         }
         rows.send(conn, to.enterprise).await?;
     }
