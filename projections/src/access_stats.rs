@@ -61,17 +61,29 @@ struct Hit<'a> {
 
 impl Batch {
     fn add(&mut self, hit: Hit<'_>) {
+        let visitor: Option<Arc<str>> = hit.visitor.map(Arc::from);
+        self.add_to_hour(&hit, visitor.as_ref());
+        self.add_to_day(hit, visitor);
+    }
+
+    /// The share's hourly counts and visitors.
+    fn add_to_hour(&mut self, hit: &Hit<'_>, visitor: Option<&Arc<str>>) {
         *self
             .hourly
             .entry((hit.share, hit.hour, hit.day, hit.kind.clone()))
             .or_default() += 1;
+        if let Some(visitor) = visitor {
+            self.visitors.insert((hit.share, hit.hour, hit.day, visitor.clone()));
+        }
+    }
+
+    /// The enterprise's daily counts and visitors.
+    fn add_to_day(&mut self, hit: Hit<'_>, visitor: Option<Arc<str>>) {
         *self
             .enterprise
             .entry((hit.enterprise.clone(), hit.day, hit.kind))
             .or_default() += 1;
-        if let Some(visitor) = hit.visitor {
-            let visitor: Arc<str> = Arc::from(visitor);
-            self.visitors.insert((hit.share, hit.hour, hit.day, visitor.clone()));
+        if let Some(visitor) = visitor {
             self.enterprise_visitors.insert((hit.enterprise, hit.day, visitor));
         }
     }
@@ -123,21 +135,9 @@ impl Open {
         let day_late = self.days_written_before.is_some_and(|d| hit.day < d);
         let visitor: Option<Arc<str>> = hit.visitor.map(Arc::from);
         let hourly = if hour_late { &mut *late } else { &mut self.counts };
-        *hourly
-            .hourly
-            .entry((hit.share, hit.hour, hit.day, hit.kind.clone()))
-            .or_default() += 1;
-        if let Some(visitor) = &visitor {
-            hourly.visitors.insert((hit.share, hit.hour, hit.day, visitor.clone()));
-        }
+        hourly.add_to_hour(&hit, visitor.as_ref());
         let daily = if day_late { late } else { &mut self.counts };
-        *daily
-            .enterprise
-            .entry((hit.enterprise.clone(), hit.day, hit.kind))
-            .or_default() += 1;
-        if let Some(visitor) = visitor {
-            daily.enterprise_visitors.insert((hit.enterprise, hit.day, visitor));
-        }
+        daily.add_to_day(hit, visitor);
     }
 
     /// Moves the periods the log has left behind out of memory, to be written.

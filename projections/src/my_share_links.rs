@@ -131,6 +131,18 @@ fn counter(event_type: &str) -> Option<usize> {
     })
 }
 
+/// Adds recipients' activity `d` (per share: the eight counters, the latest access and position)
+/// to the row `m`: the live path's per-batch sums and a rebuild's staged ones alike.
+macro_rules! add_activity {
+    () => {
+        "opens = m.opens + d.opens, previews = m.previews + d.previews, downloads = m.downloads + d.downloads, \
+         saves = m.saves + d.saves, uploads = m.uploads + d.uploads, edits = m.edits + d.edits, \
+         refused = m.refused + d.refused, reports = m.reports + d.reports, \
+         last_access_at = greatest(m.last_access_at, d.accessed), \
+         last_position = greatest(m.last_position, d.position)"
+    };
+}
+
 /// Applies share events (other streams are ignored). The owner's changes are applied one by
 /// one in order; recipients' activity only adds to counters (other columns, taking the latest
 /// time and position), so it is summed per share and written in one statement.
@@ -151,16 +163,14 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
         positions.push(a.last_position);
     }
     let [opens, previews, downloads, saves, uploads, edits, refused, reports] = columns;
-    sqlx::query(
-        "UPDATE my_share_links m SET opens = m.opens + d.opens, previews = m.previews + d.previews, \
-             downloads = m.downloads + d.downloads, saves = m.saves + d.saves, uploads = m.uploads + d.uploads, \
-             edits = m.edits + d.edits, refused = m.refused + d.refused, reports = m.reports + d.reports, \
-             last_access_at = greatest(m.last_access_at, d.accessed), last_position = greatest(m.last_position, d.position) \
-         FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], \
+    sqlx::query(concat!(
+        "UPDATE my_share_links m SET ",
+        add_activity!(),
+        " FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], \
                      $9::int8[], $10::timestamptz[], $11::int8[]) \
              AS d(share_id, opens, previews, downloads, saves, uploads, edits, refused, reports, accessed, position) \
-         WHERE m.share_id = d.share_id",
-    )
+         WHERE m.share_id = d.share_id"
+    ))
     .bind(ids)
     .bind(opens)
     .bind(previews)
@@ -267,15 +277,15 @@ pub async fn finish_rebuild(conn: &mut PgConnection, _state: RebuildState) -> Re
     let mut tx = conn.begin().await?;
     for sql in [
         "SET LOCAL work_mem = '256MB'",
-        "UPDATE my_share_links m SET opens = m.opens + d.opens, previews = m.previews + d.previews, \
-             downloads = m.downloads + d.downloads, saves = m.saves + d.saves, uploads = m.uploads + d.uploads, \
-             edits = m.edits + d.edits, refused = m.refused + d.refused, reports = m.reports + d.reports, \
-             last_access_at = greatest(m.last_access_at, d.accessed), last_position = greatest(m.last_position, d.position) \
-         FROM (SELECT share_id, sum(opens)::int8 AS opens, sum(previews)::int8 AS previews, sum(downloads)::int8 AS downloads, \
+        concat!(
+            "UPDATE my_share_links m SET ",
+            add_activity!(),
+            " FROM (SELECT share_id, sum(opens)::int8 AS opens, sum(previews)::int8 AS previews, sum(downloads)::int8 AS downloads, \
                       sum(saves)::int8 AS saves, sum(uploads)::int8 AS uploads, sum(edits)::int8 AS edits, sum(refused)::int8 AS refused, \
                       sum(reports)::int8 AS reports, max(accessed) AS accessed, max(position) AS position \
                FROM activity_staging GROUP BY share_id) d \
-         WHERE m.share_id = d.share_id",
+         WHERE m.share_id = d.share_id"
+        ),
         "DROP TABLE activity_staging",
     ] {
         sqlx::query(sql).execute(&mut *tx).await?;

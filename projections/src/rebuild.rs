@@ -32,11 +32,10 @@ pub struct Shadow {
     /// Secondary indexes of the live tables, built on the shadows once the replay is done
     /// (one sorted build each, instead of maintaining them row by row).
     deferred_indexes: Vec<String>,
-    /// Still replaying the bulk of the log (`apply_rebuild`), not finished yet.
-    bulk: bool,
     /// Time spent applying events.
     pub apply_time: std::time::Duration,
-    /// What the projection carries between the batches of the bulk replay.
+    /// What the projection carries between the batches of the bulk replay (`apply_rebuild`);
+    /// `None` once that is finished and `apply` has taken over.
     state: Option<RebuildState>,
 }
 
@@ -101,7 +100,6 @@ pub async fn prepare(
     let state = projection.prepare_rebuild(&mut conn).await?;
     Ok(Shadow {
         state: Some(state),
-        bulk: true,
         projection,
         conn,
         cursor: Cursor::START,
@@ -191,7 +189,7 @@ pub async fn replay(
                     let mine = &events[from..];
                     if let Some(last) = mine.last() {
                         let mut tx = shadow.conn.begin().await?;
-                        if let (true, Some(state)) = (shadow.bulk, shadow.state.as_mut()) {
+                        if let Some(state) = shadow.state.as_mut() {
                             shadow.projection.apply_rebuild(&mut tx, mine, state).await?;
                         } else {
                             shadow.projection.apply(&mut tx, mine).await?;
@@ -219,14 +217,12 @@ pub async fn replay(
 /// deferred indexes; later events are applied as the live projection applies them.
 pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
     let indexes = std::mem::take(&mut shadow.deferred_indexes);
-    if !shadow.bulk && indexes.is_empty() {
+    if shadow.state.is_none() && indexes.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
-    if shadow.bulk {
-        let state = shadow.state.take().unwrap_or_else(|| Box::new(()));
+    if let Some(state) = shadow.state.take() {
         shadow.projection.finish_rebuild(&mut shadow.conn, state).await?;
-        shadow.bulk = false;
     }
     let finished = started.elapsed();
     // Index builds sort: give them memory (this session only).
