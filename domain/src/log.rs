@@ -37,7 +37,7 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// Decodes the payload into the aggregate's event type (upcasting old versions).
     pub fn decode<E: DomainEvent>(&self) -> Result<E, DecodeError> {
-        E::from_stored(&self.event_type, self.schema_version, self.payload.clone())
+        E::from_stored(&self.event_type, self.schema_version, &self.payload)
     }
 
     /// This event's place in catch-up order.

@@ -78,7 +78,7 @@ where
 pub fn assert_round_trips<E: crate::DomainEvent + PartialEq + Debug>(events: &[E]) {
     for event in events {
         let payload = event.to_payload();
-        let back = E::from_stored(event.event_type(), event.schema_version(), payload.clone())
+        let back = E::from_stored(event.event_type(), event.schema_version(), &payload)
             .unwrap_or_else(|e| panic!("{} does not decode from {payload}: {e}", event.event_type()));
         assert_eq!(&back, event);
     }

@@ -3,7 +3,7 @@
 //! per enterprise for analysts. A batch is aggregated in memory and written with a few bulk
 //! upserts, so rebuilding from a long log is fast.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, NaiveDate, Utc};

@@ -120,8 +120,8 @@ pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<()
 async fn stream_enterprises(
     conn: &mut PgConnection,
     events: &[StoredEvent],
-) -> Result<std::collections::HashMap<String, Option<String>>, ProjectionError> {
-    let mut owners = std::collections::HashMap::new();
+) -> Result<foldhash::HashMap<String, Option<String>>, ProjectionError> {
+    let mut owners = foldhash::HashMap::default();
     for e in events {
         if let Some(enterprise) = e.stream_id.strip_prefix("policy-") {
             owners.insert(e.stream_id.clone(), Some(enterprise.to_owned()));

@@ -173,6 +173,17 @@ where
         .and_then(|row| async move { decode_event(&row) })
 }
 
+/// `stream_all` without the decoding: the rows, for a reader that decodes elsewhere.
+pub fn stream_all_rows<'c, E>(db: E, after: Cursor) -> impl futures_util::Stream<Item = Result<PgRow, sqlx::Error>> + 'c
+where
+    E: PgExecutor<'c> + 'c,
+{
+    sqlx::query(catch_up_sql!())
+        .bind(after.tx_id.to_string())
+        .bind(after.position)
+        .fetch(db)
+}
+
 /// The cursor of the last event a catch-up reader could see now (`Cursor::START` if none).
 pub async fn visible_head<'c>(db: impl PgExecutor<'c>) -> Result<Cursor, LogError> {
     let row = sqlx::query(

@@ -1,7 +1,7 @@
 //! "My Share Links": one row per share, kept in the append transaction, searched by name
 //! substring (trigram index), creation time and status, sorted and paged by keyset.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -69,7 +69,7 @@ pub async fn try_consume_access(
 /// Rebuild path: counts every create and every signed-in user's first open of a share per day
 /// in the log (each was accepted when it was appended), in bulk.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-    let mut creates: std::collections::HashMap<(String, NaiveDate), (String, i32)> = std::collections::HashMap::new();
+    let mut creates: foldhash::HashMap<(String, NaiveDate), (String, i32)> = foldhash::HashMap::default();
     let (mut users, mut days, mut shares, mut enterprises) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for e in events
         .iter()

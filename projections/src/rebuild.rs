@@ -15,7 +15,7 @@ use std::time::Instant;
 use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 use shareledger_domain::log::Cursor;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::projection::{Kind, Projection, RebuildState};
@@ -26,6 +26,8 @@ use crate::{ProjectionError, checkpoint, log};
 pub struct Shadow {
     pub projection: &'static dyn Projection,
     conn: PgConnection,
+    /// How to open more connections to the same database (index builds side by side).
+    connect: PgConnectOptions,
     pub cursor: Cursor,
     pub applied: i64,
     pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -102,6 +104,7 @@ pub async fn prepare(
         state: Some(state),
         projection,
         conn,
+        connect: connect.clone(),
         cursor: Cursor::START,
         applied: 0,
         last_event_at: None,
@@ -143,25 +146,17 @@ pub async fn replay(
     };
     let read = async move {
         // One streaming query for the whole replay: the database produces rows while the
-        // batches before are decoded and applied.
+        // batches before are decoded and applied. Decoding (the JSON of payloads and metadata,
+        // a third of the replay's own work) runs on a task of its own, so it can take another
+        // core than the appliers.
         let started = Instant::now();
-        let mut stream = std::pin::pin!(log::stream_all(&mut *reader, start));
-        let mut events = Vec::with_capacity(batch as usize);
-        let mut total = 0u64;
-        loop {
-            let last = match stream.try_next().await.map_err(log_error)? {
-                Some(event) => {
-                    events.push(event);
-                    if events.len() < batch as usize {
-                        continue;
-                    }
-                    false
-                }
-                None => true,
-            };
-            if !events.is_empty() {
-                let full: Batch =
-                    std::sync::Arc::new(std::mem::replace(&mut events, Vec::with_capacity(batch as usize)));
+        let (to_decoder, mut decode) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
+        let decoder = tokio::spawn(async move {
+            let mut total = 0u64;
+            while let Some(rows) = decode.recv().await {
+                let events = rows.iter().map(log::decode_event).collect::<Result<Vec<_>, _>>();
+                drop(rows);
+                let full: Batch = std::sync::Arc::new(events.map_err(log_error)?);
                 total += full.len() as u64;
                 for sender in &senders {
                     if sender.send(full.clone()).await.is_err() {
@@ -170,11 +165,34 @@ pub async fn replay(
                     }
                 }
             }
-            if last {
-                tracing::info!(read_seconds = started.elapsed().as_secs_f64(), "read the log");
-                return Ok::<u64, ProjectionError>(total);
+            Ok::<u64, ProjectionError>(total)
+        });
+        let mut stream = std::pin::pin!(log::stream_all_rows(&mut *reader, start));
+        let mut rows = Vec::with_capacity(batch as usize);
+        loop {
+            let last = match stream.try_next().await? {
+                Some(row) => {
+                    rows.push(row);
+                    if rows.len() < batch as usize {
+                        continue;
+                    }
+                    false
+                }
+                None => true,
+            };
+            let full = std::mem::replace(&mut rows, Vec::with_capacity(batch as usize));
+            if (!full.is_empty() && to_decoder.send(full).await.is_err()) || last {
+                // (A closed decoder has met a failed shadow or a corrupt row: its result says.)
+                break;
             }
         }
+        drop(to_decoder);
+        let total = match decoder.await {
+            Ok(result) => result?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        tracing::info!(read_seconds = started.elapsed().as_secs_f64(), "read the log");
+        Ok::<u64, ProjectionError>(total)
     };
     let applies = shadows
         .iter_mut()
@@ -225,17 +243,42 @@ pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
         shadow.projection.finish_rebuild(&mut shadow.conn, state).await?;
     }
     let finished = started.elapsed();
-    // Index builds sort: give them memory (this session only).
-    exec(&mut shadow.conn, "SET maintenance_work_mem = '256MB'".to_owned()).await?;
-    for definition in indexes {
-        exec(&mut shadow.conn, definition).await?;
-    }
+    // Each index build sorts on one core, and builds of one table do not block each other
+    // (their lock, SHARE, allows another): two at a time, the shadow's connection and one more,
+    // so a projection with several indexes does not finish on one core while the other idles.
+    let (own, other): (Vec<_>, Vec<_>) = indexes.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let (conn, connect) = (&mut shadow.conn, &shadow.connect);
+    let own = async move {
+        build_all(conn, own.into_iter().map(|(_, d)| d)).await?;
+        Ok::<(), ProjectionError>(())
+    };
+    let other = async move {
+        if !other.is_empty() {
+            let mut conn = PgConnection::connect_with(connect).await?;
+            build_all(&mut conn, other.into_iter().map(|(_, d)| d)).await?;
+            conn.close().await?;
+        }
+        Ok::<(), ProjectionError>(())
+    };
+    let (own, other) = tokio::join!(own, other);
+    own?;
+    other?;
     tracing::info!(
         projection = shadow.projection.name(),
         finish_seconds = finished.as_secs_f64(),
         index_seconds = (started.elapsed() - finished).as_secs_f64(),
         "finished the bulk replay"
     );
+    Ok(())
+}
+
+/// Runs index definitions one after the other on `conn`.
+async fn build_all(conn: &mut PgConnection, definitions: impl Iterator<Item = String>) -> Result<(), sqlx::Error> {
+    // Index builds sort: give them memory (this session only).
+    exec(conn, "SET maintenance_work_mem = '256MB'".to_owned()).await?;
+    for definition in definitions {
+        exec(conn, definition).await?;
+    }
     Ok(())
 }
 
