@@ -92,8 +92,8 @@ impl Batch {
 /// Applies a batch: aggregated in memory, then a few bulk upserts.
 pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
     let mut batch = Batch::default();
-    classify(conn, events, |hit| batch.add(hit)).await?;
-    write(conn, batch).await
+    let found = classify(conn, events, |hit| batch.add(hit)).await?;
+    write(conn, batch, found).await
 }
 
 /// Rebuilding from zero streams the counts into the empty tables instead of upserting batch after
@@ -189,7 +189,8 @@ pub async fn apply_rebuild(
         .downcast_mut::<Open>()
         .expect("the statistics' rebuild state comes from their prepare_rebuild");
     let mut late = Batch::default();
-    classify(conn, events, |hit| open.add(hit, &mut late)).await?;
+    let found = classify(conn, events, |hit| open.add(hit, &mut late)).await?;
+    write_lookups(conn, found).await?;
     copy(conn, open.close_old_periods(), &WRITE).await?;
     copy(conn, late, &STAGE_LATE).await
 }
@@ -305,13 +306,20 @@ async fn copy(conn: &mut PgConnection, b: Batch, to: &CopyTargets) -> Result<(),
     Ok(())
 }
 
+/// What a batch adds to the share and time-zone lookups, to be written with its counts.
+#[derive(Default)]
+struct Found {
+    new_shares: Vec<(Uuid, String)>,
+    zone_changes: Vec<(String, String)>,
+}
+
 /// Places every recipient attempt of a batch (`on_hit`), keeping the share and time-zone
-/// lookups current as it goes (they are written here in both modes).
+/// lookups current as it goes; returns their additions, for the caller to write.
 async fn classify<'e>(
     conn: &mut PgConnection,
     events: &'e [StoredEvent],
     mut on_hit: impl FnMut(Hit<'e>),
-) -> Result<(), ProjectionError> {
+) -> Result<Found, ProjectionError> {
     let (shares, mut zones) = lookups(conn, events).await?;
     let mut shares: HashMap<Uuid, Arc<str>> = shares.into_iter().map(|(k, v)| (k, Arc::from(v))).collect();
     let mut new_shares = Vec::new();
@@ -349,7 +357,10 @@ async fn classify<'e>(
             visitor: e.metadata.get("actor").and_then(|v| v.as_str()),
         });
     }
-    write_lookups(conn, new_shares, zone_changes).await
+    Ok(Found {
+        new_shares,
+        zone_changes,
+    })
 }
 
 /// The enterprise of each share and the time zone of each enterprise the batch needs.
@@ -363,36 +374,44 @@ async fn lookups(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let shares: HashMap<Uuid, String> =
-        sqlx::query_as("SELECT share_id, enterprise_id FROM stats_shares WHERE share_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
-    let zones: HashMap<String, Tz> =
-        sqlx::query_as::<_, (String, String)>("SELECT enterprise_id, time_zone FROM stats_time_zones")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(e, tz)| (e, tz.parse().unwrap_or(Tz::UTC)))
-            .collect();
+    // One round trip for both (the time zones are a row per enterprise that changed it).
+    let rows: Vec<(Option<Uuid>, String, Option<String>)> = sqlx::query_as(
+        "SELECT share_id, enterprise_id, NULL FROM stats_shares WHERE share_id = ANY($1) \
+         UNION ALL SELECT NULL, enterprise_id, time_zone FROM stats_time_zones",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (mut shares, mut zones) = (HashMap::default(), HashMap::default());
+    for (share, enterprise, time_zone) in rows {
+        match (share, time_zone) {
+            (Some(share), _) => {
+                shares.insert(share, enterprise);
+            }
+            (None, time_zone) => {
+                zones.insert(enterprise, time_zone.and_then(|tz| tz.parse().ok()).unwrap_or(Tz::UTC));
+            }
+        }
+    }
     Ok((shares, zones))
 }
 
-async fn write_lookups(
-    conn: &mut PgConnection,
-    new_shares: Vec<(Uuid, String)>,
-    zone_changes: Vec<(String, String)>,
-) -> Result<(), ProjectionError> {
-    if !new_shares.is_empty() {
-        let (ids, ents): (Vec<Uuid>, Vec<String>) = new_shares.into_iter().unzip();
+/// Writes a batch's additions to the lookups (the rebuild's path; the live one writes new shares
+/// with the counts).
+async fn write_lookups(conn: &mut PgConnection, found: Found) -> Result<(), ProjectionError> {
+    if !found.new_shares.is_empty() {
+        let (ids, ents): (Vec<Uuid>, Vec<String>) = found.new_shares.into_iter().unzip();
         sqlx::query("INSERT INTO stats_shares SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING")
             .bind(ids)
             .bind(ents)
             .execute(&mut *conn)
             .await?;
     }
+    write_zones(conn, found.zone_changes).await
+}
+
+/// Time-zone changes, in order (rare: an admin's setting).
+async fn write_zones(conn: &mut PgConnection, zone_changes: Vec<(String, String)>) -> Result<(), ProjectionError> {
     for (enterprise, tz) in zone_changes {
         sqlx::query("INSERT INTO stats_time_zones VALUES ($1, $2) ON CONFLICT (enterprise_id) DO UPDATE SET time_zone = EXCLUDED.time_zone")
             .bind(enterprise)
@@ -403,83 +422,89 @@ async fn write_lookups(
     Ok(())
 }
 
-async fn write(conn: &mut PgConnection, b: Batch) -> Result<(), ProjectionError> {
-    if !b.hourly.is_empty() {
-        let n = b.hourly.len();
-        let (mut s, mut h, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut op, mut oc, mut re, mut c) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for ((share, hour, day, (operation, outcome, reason)), count) in b.hourly {
-            s.push(share);
-            h.push(hour);
-            d.push(day);
-            op.push(operation);
-            oc.push(outcome);
-            re.push(reason);
-            c.push(count);
-        }
-        sqlx::query(
-            "INSERT INTO share_access_hourly AS t SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::date[], \
-             $4::text[], $5::text[], $6::text[], $7::int8[]) \
-             ON CONFLICT (share_id, hour, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
-        )
-        .bind(s)
-        .bind(h)
-        .bind(d)
-        .bind(op)
-        .bind(oc)
-        .bind(re)
-        .bind(c)
-        .execute(&mut *conn)
-        .await?;
+/// Writes a live batch: its new shares and every count, in one statement (one round trip,
+/// whatever the batch holds), then any time-zone change.
+async fn write(conn: &mut PgConnection, b: Batch, found: Found) -> Result<(), ProjectionError> {
+    let (mut share_ids, mut share_enterprises) = (Vec::new(), Vec::new());
+    for (share, enterprise) in found.new_shares {
+        share_ids.push(share);
+        share_enterprises.push(enterprise);
     }
-    let enterprise: Counts<(String, NaiveDate, Kind)> = b
-        .enterprise
-        .into_iter()
-        .map(|((e, d, k), n)| ((e.to_string(), d, k), n))
-        .collect();
-    upsert_counts(
-        conn,
-        "INSERT INTO enterprise_access_daily AS t SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int8[]) \
-         ON CONFLICT (enterprise_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count",
-        enterprise,
+    let n = b.hourly.len();
+    let (mut s, mut h, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut op, mut oc, mut re, mut c) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for ((share, hour, day, (operation, outcome, reason)), count) in b.hourly {
+        s.push(share);
+        h.push(hour);
+        d.push(day);
+        op.push(operation);
+        oc.push(outcome);
+        re.push(reason);
+        c.push(count);
+    }
+    let daily = CountColumns::from(
+        b.enterprise
+            .into_iter()
+            .map(|((e, d, k), n)| ((e.to_string(), d, k), n))
+            .collect::<Counts<(String, NaiveDate, Kind)>>(),
+    );
+    let (mut vs, mut vh, mut vd, mut vv) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (share, hour, day, visitor) in b.visitors {
+        vs.push(share);
+        vh.push(hour);
+        vd.push(day);
+        vv.push(visitor.to_string());
+    }
+    let (mut ee, mut ed, mut ev) = (Vec::new(), Vec::new(), Vec::new());
+    for (enterprise, day, visitor) in b.enterprise_visitors {
+        ee.push(enterprise.to_string());
+        ed.push(day);
+        ev.push(visitor.to_string());
+    }
+    sqlx::query(
+        "WITH shares AS (INSERT INTO stats_shares SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING), \
+         hourly AS (INSERT INTO share_access_hourly AS t SELECT * FROM unnest($3::uuid[], $4::timestamptz[], \
+             $5::date[], $6::text[], $7::text[], $8::text[], $9::int8[]) \
+           ON CONFLICT (share_id, hour, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count), \
+         daily AS (INSERT INTO enterprise_access_daily AS t SELECT * FROM unnest($10::text[], $11::date[], \
+             $12::text[], $13::text[], $14::text[], $15::int8[]) \
+           ON CONFLICT (enterprise_id, day, operation, outcome, reason) DO UPDATE SET count = t.count + EXCLUDED.count), \
+         visitors AS (INSERT INTO share_visitors SELECT * FROM unnest($16::uuid[], $17::timestamptz[], $18::date[], \
+             $19::text[]) ON CONFLICT DO NOTHING), \
+         enterprise_visitors AS (INSERT INTO enterprise_visitors_daily SELECT * FROM unnest($20::text[], $21::date[], \
+             $22::text[]) ON CONFLICT DO NOTHING) \
+         SELECT 1",
     )
+    .bind(share_ids)
+    .bind(share_enterprises)
+    .bind(s)
+    .bind(h)
+    .bind(d)
+    .bind(op)
+    .bind(oc)
+    .bind(re)
+    .bind(c)
+    .bind(daily.who)
+    .bind(daily.when)
+    .bind(daily.operation)
+    .bind(daily.outcome)
+    .bind(daily.reason)
+    .bind(daily.count)
+    .bind(vs)
+    .bind(vh)
+    .bind(vd)
+    .bind(vv)
+    .bind(ee)
+    .bind(ed)
+    .bind(ev)
+    .execute(&mut *conn)
     .await?;
-    if !b.visitors.is_empty() {
-        let (mut s, mut h, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (share, hour, day, visitor) in b.visitors {
-            s.push(share);
-            h.push(hour);
-            d.push(day);
-            v.push(visitor.to_string());
-        }
-        sqlx::query("INSERT INTO share_visitors SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::date[], $4::text[]) ON CONFLICT DO NOTHING")
-            .bind(s)
-            .bind(h)
-            .bind(d)
-            .bind(v)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if !b.enterprise_visitors.is_empty() {
-        let (mut e, mut d, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        for (enterprise, day, visitor) in b.enterprise_visitors {
-            e.push(enterprise.to_string());
-            d.push(day);
-            v.push(visitor.to_string());
-        }
-        sqlx::query("INSERT INTO enterprise_visitors_daily SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING")
-            .bind(e)
-            .bind(d)
-            .bind(v)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    write_zones(conn, found.zone_changes).await
 }
 
 /// Counts keyed by (who, when, operation, outcome, reason), as the columns of one bulk upsert.
@@ -512,31 +537,6 @@ impl<A, B> From<Counts<(A, B, Kind)>> for CountColumns<A, B> {
         }
         c
     }
-}
-
-async fn upsert_counts<A, B>(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    counts: Counts<(A, B, Kind)>,
-) -> Result<(), ProjectionError>
-where
-    Vec<A>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
-    Vec<B>: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
-{
-    if counts.is_empty() {
-        return Ok(());
-    }
-    let c = CountColumns::from(counts);
-    sqlx::query(sql)
-        .bind(c.who)
-        .bind(c.when)
-        .bind(c.operation)
-        .bind(c.outcome)
-        .bind(c.reason)
-        .bind(c.count)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// One bucket of a statistics series.

@@ -144,22 +144,22 @@ async fn stream_enterprises(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let new: Vec<(String, Option<String>)> = owners.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    if !unknown.is_empty() {
-        let rows: Vec<(String, Option<String>)> =
-            sqlx::query_as("SELECT stream_id, enterprise_id FROM audit_streams WHERE stream_id = ANY($1)")
-                .bind(&unknown)
-                .fetch_all(&mut *conn)
-                .await?;
-        owners.extend(rows);
+    if unknown.is_empty() && owners.is_empty() {
+        return Ok(owners);
     }
-    if !new.is_empty() {
-        let (streams, enterprises): (Vec<String>, Vec<Option<String>>) = new.into_iter().unzip();
-        sqlx::query("INSERT INTO audit_streams SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING")
-            .bind(streams)
-            .bind(enterprises)
-            .execute(&mut *conn)
-            .await?;
-    }
+    // One round trip: remember the new streams, look the others up (the lookup cannot see the
+    // rows this statement adds, and needs none of them).
+    let (streams, enterprises): (Vec<String>, Vec<Option<String>>) =
+        owners.iter().map(|(k, v)| (k.clone(), v.clone())).unzip();
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "WITH new AS (INSERT INTO audit_streams SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING) \
+         SELECT stream_id, enterprise_id FROM audit_streams WHERE stream_id = ANY($3)",
+    )
+    .bind(streams)
+    .bind(enterprises)
+    .bind(&unknown)
+    .fetch_all(&mut *conn)
+    .await?;
+    owners.extend(rows);
     Ok(owners)
 }

@@ -143,6 +143,37 @@ pub async fn read_all<'c>(db: impl PgExecutor<'c>, after: Cursor, limit: i64) ->
     rows.iter().map(decode_event).collect()
 }
 
+/// What a runner's step reads: the projection's checkpoint and up to `limit` events after it,
+/// in catch-up order, in one round trip. `None` when no event is readable after it.
+pub async fn read_after_checkpoint<'c>(
+    db: impl PgExecutor<'c>,
+    projection: &str,
+    limit: i64,
+) -> Result<Option<(Cursor, Vec<StoredEvent>)>, LogError> {
+    const SQL: &str = concat!(
+        "SELECT e.*, c.tx_id::text, c.position FROM projection_checkpoints c \
+         CROSS JOIN LATERAL (SELECT ",
+        event_columns!(),
+        " FROM events \
+           WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position) \
+             AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           ORDER BY events.tx_id, events.global_position LIMIT $2) e \
+         WHERE c.name = $1"
+    );
+    let rows = sqlx::query(SQL).bind(projection).bind(limit).fetch_all(db).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let tx: &str = first.try_get(13)?;
+    let from = Cursor {
+        tx_id: tx
+            .parse()
+            .map_err(|_| LogError::Corrupt(format!("checkpoint tx_id {tx:?}")))?,
+        position: first.try_get(14)?,
+    };
+    Ok(Some((from, rows.iter().map(decode_event).collect::<Result<_, _>>()?)))
+}
+
 /// Every committed event after `after`, regardless of the visibility horizon. Only correct
 /// when no transaction that could still append is relevant (a rebuild's final catch-up under
 /// a lock that keeps writers of the projection out).

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::projection::Projection;
 use crate::{ProjectionError, checkpoint, log};
@@ -57,22 +57,27 @@ pub fn lock_key(purpose: &str, name: &str) -> i64 {
 /// crash can only lose whole recent batches, which the runner applies again. The wait saved
 /// is projection lag, and WAL flushes the requests' own commits no longer queue behind.
 pub async fn step(conn: &mut PgConnection, projection: &dyn Projection, batch: i64) -> Result<usize, ProjectionError> {
-    let mut tx = conn.begin().await?;
-    sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock($1)")
-        .bind(lock_key("apply", projection.name()))
-        .execute(&mut *tx)
+    // Round trips are what a step waits for when the machine is busy: the transaction, its
+    // settings and the lock in one; the checkpoint and the events after it in another.
+    let key = lock_key("apply", projection.name());
+    let mut tx = conn
+        .begin_with(AssertSqlSafe(format!(
+            "BEGIN; SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({key})"
+        )))
         .await?;
-    let at = checkpoint::load(&mut *tx, projection.name(), false).await?;
-    let events = log::read_all(&mut *tx, at.cursor, batch).await.map_err(log_error)?;
-    let Some(last) = events.last() else {
+    let Some((from, events)) = log::read_after_checkpoint(&mut *tx, projection.name(), batch)
+        .await
+        .map_err(log_error)?
+    else {
         tx.commit().await?;
         return Ok(0);
     };
+    let last = events.last().expect("a step reads at least one event");
     projection.apply(&mut tx, &events).await?;
     let moved = checkpoint::advance(
         &mut *tx,
         projection.name(),
-        at.cursor,
+        from,
         last.cursor(),
         events.len() as i64,
         Some(last.recorded_at),
