@@ -196,10 +196,7 @@ pub fn stream_all<'c, E>(db: E, after: Cursor) -> impl futures_util::Stream<Item
 where
     E: PgExecutor<'c> + 'c,
 {
-    sqlx::query(catch_up_sql!())
-        .bind(after.tx_id.to_string())
-        .bind(after.position)
-        .fetch(db)
+    stream_all_rows(db, after)
         .map_err(LogError::from)
         .and_then(|row| async move { decode_event(&row) })
 }
