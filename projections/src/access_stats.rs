@@ -396,8 +396,9 @@ async fn lookups(
     Ok((shares, zones))
 }
 
-/// Writes a batch's additions to the lookups (the rebuild's path; the live one writes new shares
-/// with the counts).
+/// Writes a batch's additions to the lookups: the rebuild's path (the live one writes new shares
+/// in its one statement with the counts, whose `ON CONFLICT` needs the keys a rebuild has dropped
+/// until its end).
 async fn write_lookups(conn: &mut PgConnection, found: Found) -> Result<(), ProjectionError> {
     if !found.new_shares.is_empty() {
         let (ids, ents): (Vec<Uuid>, Vec<String>) = found.new_shares.into_iter().unzip();

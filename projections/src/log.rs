@@ -116,16 +116,20 @@ pub async fn stream_head<'c>(db: impl PgExecutor<'c>, stream_id: &str) -> Result
     }
 }
 
-/// Events after `$1::xid8, $2` that no open transaction can still precede, in catch-up order:
-/// the one query behind `read_all` and `stream_all`.
+/// Events after `$1::xid8, $2` (or the cursor given as a SQL row literal) that no open
+/// transaction can still precede, in catch-up order: the one query behind `read_all`,
+/// `stream_all` and a runner's `read_after_checkpoint`.
 macro_rules! catch_up_sql {
     () => {
+        catch_up_sql!("($1::text::xid8, $2)")
+    };
+    ($after:literal) => {
         concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events \
-             WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-               AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+            " FROM events WHERE (tx_id, global_position) > ",
+            $after,
+            " AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
              ORDER BY events.tx_id, events.global_position"
         )
     };
@@ -151,14 +155,9 @@ pub async fn read_after_checkpoint<'c>(
     limit: i64,
 ) -> Result<Option<(Cursor, Vec<StoredEvent>)>, LogError> {
     const SQL: &str = concat!(
-        "SELECT e.*, c.tx_id::text, c.position FROM projection_checkpoints c \
-         CROSS JOIN LATERAL (SELECT ",
-        event_columns!(),
-        " FROM events \
-           WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position) \
-             AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-           ORDER BY events.tx_id, events.global_position LIMIT $2) e \
-         WHERE c.name = $1"
+        "SELECT e.*, c.tx_id::text, c.position FROM projection_checkpoints c CROSS JOIN LATERAL (",
+        catch_up_sql!("(c.tx_id, c.position)"),
+        " LIMIT $2) e WHERE c.name = $1"
     );
     let rows = sqlx::query(SQL).bind(projection).bind(limit).fetch_all(db).await?;
     let Some(first) = rows.first() else {

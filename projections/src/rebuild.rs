@@ -246,21 +246,20 @@ pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
     // Each index build sorts on one core, and builds of one table do not block each other
     // (their lock, SHARE, allows another): two at a time, the shadow's connection and one more,
     // so a projection with several indexes does not finish on one core while the other idles.
-    let (own, other): (Vec<_>, Vec<_>) = indexes.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
-    let (conn, connect) = (&mut shadow.conn, &shadow.connect);
-    let own = async move {
-        build_all(conn, own.into_iter().map(|(_, d)| d)).await?;
-        Ok::<(), ProjectionError>(())
-    };
+    let (mut own, mut other) = (Vec::new(), Vec::new());
+    for (i, definition) in indexes.into_iter().enumerate() {
+        if i % 2 == 0 { &mut own } else { &mut other }.push(definition);
+    }
+    let connect = &shadow.connect;
     let other = async move {
         if !other.is_empty() {
             let mut conn = PgConnection::connect_with(connect).await?;
-            build_all(&mut conn, other.into_iter().map(|(_, d)| d)).await?;
+            build_all(&mut conn, other).await?;
             conn.close().await?;
         }
-        Ok::<(), ProjectionError>(())
+        Ok::<(), sqlx::Error>(())
     };
-    let (own, other) = tokio::join!(own, other);
+    let (own, other) = tokio::join!(build_all(&mut shadow.conn, own), other);
     own?;
     other?;
     tracing::info!(
@@ -273,7 +272,7 @@ pub async fn build_indexes(shadow: &mut Shadow) -> Result<(), ProjectionError> {
 }
 
 /// Runs index definitions one after the other on `conn`.
-async fn build_all(conn: &mut PgConnection, definitions: impl Iterator<Item = String>) -> Result<(), sqlx::Error> {
+async fn build_all(conn: &mut PgConnection, definitions: Vec<String>) -> Result<(), sqlx::Error> {
     // Index builds sort: give them memory (this session only).
     exec(conn, "SET maintenance_work_mem = '256MB'".to_owned()).await?;
     for definition in definitions {
