@@ -147,6 +147,33 @@ async fn filters_and_pages_return_exactly_the_expected_events() {
     let types: Vec<&str> = downloads.iter().map(|r| r.event_type.as_str()).collect();
     assert_eq!(types, ["ShareOpened", "FileDownloaded"]);
 
+    // Several keys together (one index holds them all): exactly the rows matching each.
+    let from_ip = all_pages(&s.app, &auditor, "ip=203.0.113.7", 100).await;
+    assert!(from_ip.len() >= 2);
+    for enterprise in ["acme", "globex"] {
+        let expected: Vec<i64> = from_ip
+            .iter()
+            .filter(|r| r.enterprise_id.as_deref() == Some(enterprise))
+            .map(|r| r.position)
+            .collect();
+        let both = all_pages(&s.app, &auditor, &format!("ip=203.0.113.7&enterprise={enterprise}"), 2).await;
+        assert_eq!(pos(&both), expected, "{enterprise}");
+        let actors: BTreeSet<&str> = from_ip.iter().filter_map(|r| r.actor.as_deref()).collect();
+        for actor in actors {
+            let expected: Vec<i64> = from_ip
+                .iter()
+                .filter(|r| r.enterprise_id.as_deref() == Some(enterprise) && r.actor.as_deref() == Some(actor))
+                .map(|r| r.position)
+                .collect();
+            let all_three = format!("ip=203.0.113.7&enterprise={enterprise}&actor={}", urlencode(actor));
+            assert_eq!(
+                pos(&all_pages(&s.app, &auditor, &all_three, 100).await),
+                expected,
+                "{all_three}"
+            );
+        }
+    }
+
     let globex = all_pages(&s.app, &auditor, "enterprise=globex", 100).await;
     assert!(!globex.is_empty());
     assert!(globex.iter().all(|r| r.enterprise_id.as_deref() == Some("globex")));

@@ -118,6 +118,57 @@ async fn statistics_count_operations_refusals_and_visitors_by_day_and_hour_in_th
 }
 
 #[tokio::test]
+async fn a_day_holds_its_hours_in_the_time_zones_furthest_from_utc() {
+    // A share's days are read through the (share, hour) key with an hour range around them:
+    // the range must reach the hours of a day that starts 14 hours before UTC midnight, and
+    // of one that ends 11 hours after it.
+    let t = TestApp::new().await;
+    t.policy("acme", json!({"time_zone": "Pacific/Kiritimati"})).await;
+    let alice = t.user("alice");
+    let file = t.upload(&alice, "a.txt", b"a", None).await;
+    let (share, link) = t.shared_link(&alice, &[file], json!({})).await;
+    // 10:30 UTC on the 27th is 00:30 on the 28th at UTC+14.
+    t.clock.set("2026-11-27T10:30:00Z".parse().unwrap());
+    let s1 = t.session(&link, None, None).await;
+    t.as_recipient("GET", &format!("/api/v1/links/{link}/items/{file}/download"), &s1)
+        .await;
+    t.policy("acme", json!({"time_zone": "Pacific/Pago_Pago"})).await;
+    // 10:30 UTC on the 28th is 23:30 on the 27th at UTC-11.
+    t.clock.set("2026-11-28T10:30:00Z".parse().unwrap());
+    let s2 = t.session(&link, None, None).await;
+    t.as_recipient("GET", &format!("/api/v1/links/{link}/items/{file}/download"), &s2)
+        .await;
+    catch_up(&t.db).await;
+
+    let series = |day: &str, bucket: &str| {
+        let path = format!("/api/v1/shares/{share}/stats?from={day}&to={day}&bucket={bucket}");
+        let alice = alice.clone();
+        let t = &t;
+        async move {
+            let reply = t.call("GET", &path, Some(&alice), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+            reply.json()
+        }
+    };
+    for (day, hour) in [
+        ("2026-11-28", "2026-11-27T10:00:00Z"),
+        ("2026-11-27", "2026-11-28T10:00:00Z"),
+    ] {
+        let daily = series(day, "day").await;
+        assert_eq!(daily["totals"]["downloads"], 1, "{day}: {daily}");
+        assert_eq!(daily["totals"]["unique_visitors"], 1, "{day}: {daily}");
+        let hourly = series(day, "hour").await;
+        let buckets: Vec<&str> = hourly["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["bucket"].as_str().unwrap())
+            .collect();
+        assert_eq!(buckets, [hour], "{day}");
+    }
+}
+
+#[tokio::test]
 async fn a_write_returns_its_position_and_a_read_can_wait_for_it() {
     let t = TestApp::new().await;
     t.state.start_runners().await;

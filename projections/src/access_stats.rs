@@ -575,6 +575,22 @@ impl Bucket {
     }
 }
 
+/// A range of UTC hours that holds every hour whose local day is in `from..=to`, in any time
+/// zone: two days wider on each side (local days start at most 14 hours from UTC midnight), and
+/// within what PostgreSQL's timestamps hold. The share's rows are read through the primary key
+/// `(share_id, hour, ...)` by this range, then filtered by day.
+pub fn hours_of_days(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let earliest = NaiveDate::from_ymd_opt(-4000, 1, 1).expect("a valid date");
+    let midnight = |day: NaiveDate, shift: i64| {
+        day.checked_add_signed(chrono::Duration::days(shift))
+            .unwrap_or(day)
+            .max(earliest)
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+    };
+    (midnight(from, -2), midnight(to, 3))
+}
+
 /// A share's series between two local days (inclusive), by day or by hour, and the totals.
 /// Hours are selected by the local day they belonged to, as the daily series is, so the two
 /// always add up to the same totals.
@@ -585,6 +601,7 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
     to: NaiveDate,
     hourly: bool,
 ) -> Result<(Vec<Bucket>, Bucket), sqlx::Error> {
+    let hours = hours_of_days(from, to);
     let key = if hourly {
         "to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
     } else {
@@ -592,28 +609,35 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
     };
     let counts = sqlx::query(AssertSqlSafe(format!(
         "SELECT {key}, operation, outcome, reason, sum(count)::int8 FROM share_access_hourly \
-         WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1, 2, 3, 4"
+         WHERE share_id = $1 AND hour >= $4 AND hour < $5 AND day >= $2 AND day <= $3 GROUP BY 1, 2, 3, 4"
     )))
     .bind(share)
     .bind(from)
     .bind(to)
+    .bind(hours.0)
+    .bind(hours.1)
     .fetch_all(db)
     .await?;
     let visitors = sqlx::query(AssertSqlSafe(format!(
         "SELECT {key}, count(DISTINCT visitor) FROM share_visitors \
-         WHERE share_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1"
+         WHERE share_id = $1 AND hour >= $4 AND hour < $5 AND day >= $2 AND day <= $3 GROUP BY 1"
     )))
     .bind(share)
     .bind(from)
     .bind(to)
+    .bind(hours.0)
+    .bind(hours.1)
     .fetch_all(db)
     .await?;
     let unique: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT visitor) FROM share_visitors WHERE share_id = $1 AND day >= $2 AND day <= $3",
+        "SELECT count(DISTINCT visitor) FROM share_visitors \
+         WHERE share_id = $1 AND hour >= $4 AND hour < $5 AND day >= $2 AND day <= $3",
     )
     .bind(share)
     .bind(from)
     .bind(to)
+    .bind(hours.0)
+    .bind(hours.1)
     .fetch_one(db)
     .await?;
     Ok(assemble(&counts, &visitors, unique))

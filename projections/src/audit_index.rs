@@ -55,14 +55,14 @@ pub fn attempt(event: &StoredEvent) -> Option<Attempt<'_>> {
 }
 
 /// Operation and outcome of an event, for the index: `granted` or `refused:<reason>`.
-pub fn operation_outcome(event: &StoredEvent) -> (Option<String>, Option<String>) {
+pub fn operation_outcome(event: &StoredEvent) -> (Option<&'static str>, Option<std::borrow::Cow<'_, str>>) {
     match attempt(event) {
         None => (None, None),
         Some(a) => (
-            Some(a.operation.to_owned()),
+            Some(a.operation),
             Some(match a.refused {
-                None => "granted".to_owned(),
-                Some(reason) => format!("refused:{reason}"),
+                None => "granted".into(),
+                Some(reason) => format!("refused:{reason}").into(),
             }),
         ),
     }
@@ -75,41 +75,35 @@ pub fn share_of(event: &StoredEvent) -> Option<Uuid> {
 
 /// Indexes a batch with one `COPY`. Every event is indexed exactly once (the runner's checkpoint
 /// moves in the same transaction), so a duplicate would be a bug and fails the batch loudly.
-pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+pub async fn apply<'a>(conn: &mut PgConnection, events: &'a [StoredEvent]) -> Result<(), ProjectionError> {
     if events.is_empty() {
         return Ok(());
     }
-    let meta = |e: &'_ StoredEvent, key: &str| -> Option<String> {
-        e.metadata.get(key).and_then(|v| v.as_str()).map(str::to_owned)
-    };
+    let meta = |e: &'a StoredEvent, key: &str| -> Option<&'a str> { e.metadata.get(key).and_then(|v| v.as_str()) };
     let owners = stream_enterprises(conn, events).await?;
-    let mut rows = CopyRows::new(13, events.len());
+    let mut rows = CopyRows::new(10, events.len());
     for e in events {
         let (op, outcome) = operation_outcome(e);
         let enterprise = owners
             .get(&e.stream_id)
-            .cloned()
-            .flatten()
+            .and_then(|owner| owner.as_deref())
             .or_else(|| meta(e, "enterprise"));
         rows.int8(e.global_position)
             .xid8(e.tx_id)
             .time(e.recorded_at)
-            .time(e.occurred_at)
-            .text(&e.stream_id)
             .text(&e.event_type)
             .opt_uuid(share_of(e))
-            .opt_text(e.metadata.get("actor").and_then(|v| v.as_str()))
-            .opt_text(e.metadata.get("actor_kind").and_then(|v| v.as_str()))
-            .opt_text(enterprise.as_deref())
-            .opt_text(e.metadata.get("ip").and_then(|v| v.as_str()))
-            .opt_text(op.as_deref())
+            .opt_text(meta(e, "actor"))
+            .opt_text(enterprise)
+            .opt_text(meta(e, "ip"))
+            .opt_text(op)
             .opt_text(outcome.as_deref());
         rows.end_row();
     }
     rows.send(
         conn,
-        "COPY audit_index (global_position, tx_id, recorded_at, occurred_at, stream_id, event_type, share_id, actor, \
-         actor_kind, enterprise_id, client_ip, operation, outcome) FROM STDIN (FORMAT binary)",
+        "COPY audit_index (global_position, tx_id, recorded_at, event_type, share_id, actor, enterprise_id, client_ip, \
+         operation, outcome) FROM STDIN (FORMAT binary)",
     )
     .await?;
     Ok(())

@@ -125,25 +125,23 @@ pub(crate) async fn live_keys(conn: &mut PgConnection, table: &str) -> Result<Ve
 }
 
 /// Replays the log into the shadows from where they stand until caught up, reading the log once
-/// for all of them. Each shadow applies on its own connection from its own queue of at most two
-/// batches, so a slow projection never holds a faster one back batch by batch, decoding and the
-/// database's writes overlap, and memory stays bounded (the reader waits for the slowest).
-/// `progress` gets the number of events every shadow has applied so far.
+/// for all of them. Each shadow applies on its own task and connection from its own queue of at
+/// most two batches, so a slow projection never holds a faster one back batch by batch, the
+/// projections' own work spreads over the runtime's threads beside the reader and the decoder,
+/// and memory stays bounded (the reader waits for the slowest). `progress` gets the number of
+/// events every shadow has applied so far.
 pub async fn replay(
     reader: &mut PgConnection,
-    shadows: &mut [Shadow],
+    shadows: &mut Vec<Shadow>,
     batch: i64,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> Result<u64, ProjectionError> {
     type Batch = std::sync::Arc<Vec<shareledger_domain::log::StoredEvent>>;
     let start = shadows.iter().map(|s| s.cursor).min().unwrap_or(Cursor::START);
     let (senders, receivers): (Vec<_>, Vec<_>) = shadows.iter().map(|_| tokio::sync::mpsc::channel::<Batch>(2)).unzip();
-    let done: Vec<AtomicU64> = shadows.iter().map(|_| AtomicU64::new(0)).collect();
-    let progress = std::sync::Mutex::new(progress);
-    let report = || {
-        let slowest = done.iter().map(|d| d.load(Ordering::Relaxed)).min().unwrap_or(0);
-        (progress.lock().expect("progress lock"))(slowest);
-    };
+    let done: std::sync::Arc<Vec<AtomicU64>> = std::sync::Arc::new(shadows.iter().map(|_| AtomicU64::new(0)).collect());
+    // Each applied batch ticks; the progress is reported here, from the slowest shadow.
+    let (tick, mut ticks) = tokio::sync::mpsc::unbounded_channel::<()>();
     let read = async move {
         // One streaming query for the whole replay: the database produces rows while the
         // batches before are decoded and applied. Decoding (the JSON of payloads and metadata,
@@ -194,39 +192,60 @@ pub async fn replay(
         tracing::info!(read_seconds = started.elapsed().as_secs_f64(), "read the log");
         Ok::<u64, ProjectionError>(total)
     };
-    let applies = shadows
-        .iter_mut()
+    let applies: Vec<_> = std::mem::take(shadows)
+        .into_iter()
         .zip(receivers)
-        .zip(&done)
-        .map(|((shadow, mut receive), done)| {
-            let report = &report;
-            async move {
-                while let Some(events) = receive.recv().await {
-                    let started = Instant::now();
-                    let from = events.partition_point(|e| e.cursor() <= shadow.cursor);
-                    let mine = &events[from..];
-                    if let Some(last) = mine.last() {
-                        let mut tx = shadow.conn.begin().await?;
-                        if let Some(state) = shadow.state.as_mut() {
-                            shadow.projection.apply_rebuild(&mut tx, mine, state).await?;
-                        } else {
-                            shadow.projection.apply(&mut tx, mine).await?;
+        .enumerate()
+        .map(|(i, (mut shadow, mut receive))| {
+            let (done, tick) = (done.clone(), tick.clone());
+            tokio::spawn(async move {
+                let applied = async {
+                    while let Some(events) = receive.recv().await {
+                        let started = Instant::now();
+                        let from = events.partition_point(|e| e.cursor() <= shadow.cursor);
+                        let mine = &events[from..];
+                        if let Some(last) = mine.last() {
+                            let mut tx = shadow.conn.begin().await?;
+                            if let Some(state) = shadow.state.as_mut() {
+                                shadow.projection.apply_rebuild(&mut tx, mine, state).await?;
+                            } else {
+                                shadow.projection.apply(&mut tx, mine).await?;
+                            }
+                            tx.commit().await?;
+                            shadow.cursor = last.cursor();
+                            shadow.applied += mine.len() as i64;
+                            shadow.last_event_at = Some(last.recorded_at);
                         }
-                        tx.commit().await?;
-                        shadow.cursor = last.cursor();
-                        shadow.applied += mine.len() as i64;
-                        shadow.last_event_at = Some(last.recorded_at);
+                        shadow.apply_time += started.elapsed();
+                        done[i].fetch_add(events.len() as u64, Ordering::Relaxed);
+                        // (Nobody listening means the replay is being dropped.)
+                        let _ = tick.send(());
                     }
-                    shadow.apply_time += started.elapsed();
-                    done.fetch_add(events.len() as u64, Ordering::Relaxed);
-                    report();
+                    Ok::<(), ProjectionError>(())
                 }
-                Ok::<(), ProjectionError>(())
-            }
-        });
-    let (read, applied) = tokio::join!(read, join_all(applies));
-    for result in applied {
-        result?;
+                .await;
+                (shadow, applied)
+            })
+        })
+        .collect();
+    drop(tick);
+    let report = async {
+        while ticks.recv().await.is_some() {
+            progress(done.iter().map(|d| d.load(Ordering::Relaxed)).min().unwrap_or(0));
+        }
+    };
+    let (read, (), applied) = tokio::join!(read, report, join_all(applies));
+    let mut failed = None;
+    for joined in applied {
+        let (shadow, result) = match joined {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        shadows.push(shadow);
+        failed = failed.or(result.err());
+    }
+    if let Some(error) = failed {
+        return Err(error);
     }
     read
 }

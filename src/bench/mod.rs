@@ -52,6 +52,10 @@ pub enum BenchCommand {
         /// Reuse a database kept by an earlier `--keep` run instead of seeding a new one.
         #[arg(long, value_name = "NAME")]
         database: Option<String>,
+        /// Rounds of the ceiling and the rebuild, one after the other; the median of each is
+        /// reported.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        rounds: u32,
     },
 }
 
@@ -83,6 +87,7 @@ pub async fn run(cmd: BenchCommand, config: Config) -> anyhow::Result<ExitCode> 
             events,
             projections,
             database,
-        } => rebuild::run(&args, events, &projections, database.as_deref(), &config).await,
+            rounds,
+        } => rebuild::run(&args, events, &projections, database.as_deref(), rounds, &config).await,
     }
 }

@@ -28,6 +28,7 @@ pub async fn run(
     events: Option<u64>,
     only: &[String],
     reuse: Option<&str>,
+    rounds: u32,
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
     let total = events.unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
@@ -52,7 +53,7 @@ pub async fn run(
             (connect, name, false)
         }
     };
-    let result = measure(&connect, total, seeded, &projections).await;
+    let result = measure(&connect, total, seeded, &projections, rounds.max(1)).await;
     if args.keep || reuse.is_some() {
         eprintln!("kept database {name} (reuse it with --database {name})");
     } else {
@@ -73,6 +74,7 @@ async fn measure(
     total: u64,
     seeded: bool,
     projections: &[&'static dyn Projection],
+    rounds: u32,
 ) -> anyhow::Result<Vec<Measurement>> {
     let mut conn = PgConnection::connect_with(connect).await?;
     let total = if seeded {
@@ -93,69 +95,94 @@ async fn measure(
     };
     sqlx::query("VACUUM ANALYZE events").execute(&mut conn).await?;
 
-    // Ceiling: PostgreSQL reading the same events in the same order, as fast as it can send them.
-    let copy_started = Instant::now();
-    let mut copied = 0u64;
-    {
-        let mut out = conn
-            .copy_out_raw(concat!(
-                "COPY (SELECT ",
-                shareledger_projections::event_columns!(),
-                " FROM events ORDER BY tx_id, global_position) TO STDOUT"
-            ))
-            .await?;
-        while let Some(chunk) = out.next().await {
-            copied += chunk?.iter().filter(|b| **b == b'\n').count() as u64;
-        }
-    }
-    let copy_elapsed = copy_started.elapsed();
-
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} rebuilding {per_sec} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
+    // Rounds of the ceiling and the rebuild, one after the other: this machine's speed drifts
+    // (the ceiling alone has moved ±20% between runs), and the median of each over the same
+    // stretch of time is a steadier ratio than one of each.
     let rss_before = peak_rss_kib();
-    let started = Instant::now();
-    let done = crate::service::projections::run_rebuild(connect, projections, |n| bar.set_position(n)).await?;
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
+    let (mut ceilings, mut rebuilds) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        ceilings.push(ceiling_once(&mut conn).await?);
+        let bar = ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} rebuilding (round {round} of {rounds}) \
+                 {{per_sec}} ETA {{eta}}"
+            ))
+            .expect("valid template"),
+        );
+        let started = Instant::now();
+        let done = crate::service::projections::run_rebuild(connect, projections, |n| bar.set_position(n)).await?;
+        rebuilds.push((done.events, started.elapsed()));
+        bar.finish_and_clear();
+    }
     let rss_after = peak_rss_kib();
-    let stats = |n: u64, elapsed: Duration| RunStats {
+    let (ceiling, ours) = (median(&ceilings), median(&rebuilds));
+    let rates = |runs: &[(u64, Duration)]| {
+        runs.iter()
+            .map(|(n, t)| format!("{:.0}", *n as f64 / t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let stats = |(n, elapsed): (u64, Duration)| RunStats {
         ops: n,
         errors: 0,
         elapsed,
         latencies_us: Vec::new(),
     };
     let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
-    let mut ours = Figures::from_stats(
+    let mut figures = Figures::from_stats(
         format!(
             "rebuild of {} (read once, applied in batches of 10,000)",
             names.join(", ")
         ),
-        &stats(done.events, elapsed),
+        &stats(ours),
         1,
     );
-    ours.what = format!(
-        "{} — bench process peak RSS {} MiB (before: {} MiB)",
-        ours.what,
+    figures.what = format!(
+        "{} — median of {rounds} rounds (events/s: {}; ceiling: {}) — bench process peak RSS {} MiB (before: {} MiB)",
+        figures.what,
+        rates(&rebuilds),
+        rates(&ceilings),
         rss_after / 1024,
         rss_before / 1024
     );
     let ceiling = Figures::from_stats(
         "COPY (SELECT event columns ORDER BY tx_id, global_position) TO STDOUT",
-        &stats(copied, copy_elapsed),
+        &stats(ceiling),
         1,
     );
     Ok(vec![Measurement::new(
         format!("rebuild_{total}_events"),
         1,
         1,
-        ours,
+        figures,
         ceiling,
         Some(0.30),
     )])
+}
+
+/// The ceiling: PostgreSQL reading the same events in the same order, as fast as it can send
+/// them. Rows read and the time taken.
+async fn ceiling_once(conn: &mut PgConnection) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let mut copied = 0u64;
+    let mut out = conn
+        .copy_out_raw(concat!(
+            "COPY (SELECT ",
+            shareledger_projections::event_columns!(),
+            " FROM events ORDER BY tx_id, global_position) TO STDOUT"
+        ))
+        .await?;
+    while let Some(chunk) = out.next().await {
+        copied += chunk?.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok((copied, started.elapsed()))
+}
+
+/// The run of median speed (the upper one of an even number).
+fn median(runs: &[(u64, Duration)]) -> (u64, Duration) {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| (a.0 as f64 / a.1.as_secs_f64()).total_cmp(&(b.0 as f64 / b.1.as_secs_f64())));
+    sorted[sorted.len() / 2]
 }
 
 fn peak_rss_kib() -> u64 {

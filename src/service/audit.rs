@@ -238,8 +238,8 @@ impl Selection {
 
     fn sql(&self, limit: Option<i64>) -> QueryBuilder<Postgres> {
         let mut q = QueryBuilder::new(
-            "SELECT a.global_position, a.tx_id::text, a.recorded_at, a.occurred_at, a.stream_id, e.stream_version, \
-             a.event_type, a.share_id, a.actor, a.actor_kind, a.enterprise_id, a.client_ip, \
+            "SELECT a.global_position, a.tx_id::text, a.recorded_at, e.occurred_at, e.stream_id, e.stream_version, \
+             a.event_type, a.share_id, a.actor, e.metadata->>'actor_kind', a.enterprise_id, a.client_ip, \
              e.metadata->>'user_agent', a.operation, a.outcome, e.payload->>'reason', e.payload \
              FROM audit_index a JOIN events e ON e.global_position = a.global_position \
              WHERE (a.tx_id, a.global_position) > (",
@@ -251,11 +251,20 @@ impl Selection {
         if let Some(share) = self.query.share {
             q.push(" AND a.share_id = ").push_bind(share);
         }
-        if let Some(actor) = &self.query.actor {
-            q.push(" AND a.actor = ").push_bind(actor.clone());
-        }
-        if let Some(enterprise) = &self.enterprise {
-            q.push(" AND a.enterprise_id = ").push_bind(enterprise.clone());
+        // Actor, enterprise and client IP are looked up together in the GIN index over the
+        // row's tagged keys (migration 0008); the expression is the index's, word for word.
+        let keys: Vec<String> = [
+            self.query.actor.as_ref().map(|actor| format!("a:{actor}")),
+            self.enterprise.as_ref().map(|enterprise| format!("e:{enterprise}")),
+            self.query.ip.as_ref().map(|ip| format!("i:{ip}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !keys.is_empty() {
+            q.push(" AND ARRAY['a:' || a.actor, 'e:' || a.enterprise_id, 'i:' || a.client_ip] @> ")
+                .push_bind(keys)
+                .push("::text[]");
         }
         if !self.types.is_empty() {
             q.push(" AND a.event_type = ANY(")
@@ -276,9 +285,6 @@ impl Selection {
         }
         if let Some(to) = self.query.to {
             q.push(" AND a.recorded_at < ").push_bind(to);
-        }
-        if let Some(ip) = &self.query.ip {
-            q.push(" AND a.client_ip = ").push_bind(ip.clone());
         }
         q.push(" ORDER BY a.tx_id, a.global_position");
         if let Some(limit) = limit {
