@@ -251,20 +251,33 @@ impl Selection {
         if let Some(share) = self.query.share {
             q.push(" AND a.share_id = ").push_bind(share);
         }
-        // Actor, enterprise and client IP are looked up together in the GIN index over the
-        // row's tagged keys (migration 0008); the expression is the index's, word for word.
-        let keys: Vec<String> = [
-            self.query.actor.as_ref().map(|actor| format!("a:{actor}")),
-            self.enterprise.as_ref().map(|enterprise| format!("e:{enterprise}")),
-            self.query.ip.as_ref().map(|ip| format!("i:{ip}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !keys.is_empty() {
-            q.push(" AND ARRAY['a:' || a.actor, 'e:' || a.enterprise_id, 'i:' || a.client_ip] @> ")
-                .push_bind(keys)
-                .push("::text[]");
+        // Actor, enterprise and client IP are looked up together in the GIN index over hashes
+        // of the row's tagged keys (migration 0008; the expression is the index's, word for
+        // word), and compared exactly, which drops any row of a colliding hash.
+        let keys = [
+            ("a:", "a.actor", self.query.actor.as_ref()),
+            ("e:", "a.enterprise_id", self.enterprise.as_ref()),
+            ("i:", "a.client_ip", self.query.ip.as_ref()),
+        ];
+        let mut tags = keys
+            .iter()
+            .filter_map(|(tag, _, value)| value.map(|v| format!("{tag}{v}")));
+        if let Some(first) = tags.next() {
+            q.push(
+                " AND ARRAY[hashtextextended('a:' || a.actor, 0), hashtextextended('e:' || a.enterprise_id, 0), \
+                 hashtextextended('i:' || a.client_ip, 0)] @> ARRAY[hashtextextended(",
+            )
+            .push_bind(first)
+            .push(", 0)");
+            for tag in tags {
+                q.push(", hashtextextended(").push_bind(tag).push(", 0)");
+            }
+            q.push("]");
+        }
+        for (_, column, value) in keys {
+            if let Some(value) = value {
+                q.push(format!(" AND {column} = ")).push_bind(value.clone());
+            }
         }
         if !self.types.is_empty() {
             q.push(" AND a.event_type = ANY(")
