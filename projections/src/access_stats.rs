@@ -579,7 +579,7 @@ impl Bucket {
 /// zone: two days wider on each side (local days start at most 14 hours from UTC midnight), and
 /// within what PostgreSQL's timestamps hold. The share's rows are read through the primary key
 /// `(share_id, hour, ...)` by this range, then filtered by day.
-pub fn hours_of_days(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+fn hours_of_days(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     let earliest = NaiveDate::from_ymd_opt(-4000, 1, 1).expect("a valid date");
     let midnight = |day: NaiveDate, shift: i64| {
         day.checked_add_signed(chrono::Duration::days(shift))
@@ -620,7 +620,8 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
     .await?;
     let visitors = sqlx::query(AssertSqlSafe(format!(
         "SELECT {key}, count(DISTINCT visitor) FROM share_visitors \
-         WHERE share_id = $1 AND hour >= $4 AND hour < $5 AND day >= $2 AND day <= $3 GROUP BY 1"
+         WHERE share_id = $1 AND hour >= $4 AND hour < $5 AND day >= $2 AND day <= $3 \
+         GROUP BY GROUPING SETS ((1), ())"
     )))
     .bind(share)
     .bind(from)
@@ -629,18 +630,7 @@ pub async fn share_series<'c, E: PgExecutor<'c> + Copy>(
     .bind(hours.1)
     .fetch_all(db)
     .await?;
-    let unique: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT visitor) FROM share_visitors \
-         WHERE share_id = $1 AND hour >= $4 AND hour < $5 AND day >= $2 AND day <= $3",
-    )
-    .bind(share)
-    .bind(from)
-    .bind(to)
-    .bind(hours.0)
-    .bind(hours.1)
-    .fetch_one(db)
-    .await?;
-    Ok(assemble(&counts, &visitors, unique))
+    Ok(assemble(&counts, &visitors))
 }
 
 /// The enterprise's daily series between two days (inclusive), and the totals.
@@ -656,24 +646,22 @@ pub async fn enterprise_series<'c, E: PgExecutor<'c> + Copy>(
         .bind(to)
         .fetch_all(db)
         .await?;
-    let visitors = sqlx::query("SELECT day::text, count(*) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1")
-        .bind(enterprise)
-        .bind(from)
-        .bind(to)
-        .fetch_all(db)
-        .await?;
-    let unique: i64 = sqlx::query_scalar("SELECT count(DISTINCT visitor) FROM enterprise_visitors_daily WHERE enterprise_id = $1 AND day >= $2 AND day <= $3")
-        .bind(enterprise)
-        .bind(from)
-        .bind(to)
-        .fetch_one(db)
-        .await?;
-    Ok(assemble(&counts, &visitors, unique))
+    let visitors = sqlx::query(
+        "SELECT day::text, count(DISTINCT visitor) FROM enterprise_visitors_daily \
+         WHERE enterprise_id = $1 AND day >= $2 AND day <= $3 GROUP BY GROUPING SETS ((1), ())",
+    )
+    .bind(enterprise)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    Ok(assemble(&counts, &visitors))
 }
 
 /// A series from rows of (bucket, operation, outcome, reason, count) and (bucket, unique
-/// visitors), and its totals.
-fn assemble(counts: &[PgRow], visitors: &[PgRow], unique: i64) -> (Vec<Bucket>, Bucket) {
+/// visitors), and its totals. The visitors are read once, grouped by bucket and over the whole
+/// range (`GROUPING SETS ((1), ())`): the row without a bucket holds the range's unique visitors.
+fn assemble(counts: &[PgRow], visitors: &[PgRow]) -> (Vec<Bucket>, Bucket) {
     fn bucket(series: &mut std::collections::BTreeMap<String, Bucket>, key: String) -> &mut Bucket {
         series.entry(key).or_insert_with_key(|key| Bucket {
             bucket: key.clone(),
@@ -683,7 +671,6 @@ fn assemble(counts: &[PgRow], visitors: &[PgRow], unique: i64) -> (Vec<Bucket>, 
     let mut series = std::collections::BTreeMap::new();
     let mut totals = Bucket {
         bucket: "total".into(),
-        unique_visitors: unique,
         ..Bucket::default()
     };
     for row in counts {
@@ -692,7 +679,10 @@ fn assemble(counts: &[PgRow], visitors: &[PgRow], unique: i64) -> (Vec<Bucket>, 
         totals.add(&op, &outcome, &reason, n);
     }
     for row in visitors {
-        bucket(&mut series, row.get(0)).unique_visitors = row.get(1);
+        match row.get::<Option<String>, _>(0) {
+            Some(key) => bucket(&mut series, key).unique_visitors = row.get(1),
+            None => totals.unique_visitors = row.get(1),
+        }
     }
     (series.into_values().collect(), totals)
 }
