@@ -38,7 +38,11 @@ impl DomainEvent for CounterEvent {
     fn to_payload(&self) -> Value {
         encode_tagged(self)
     }
-    fn from_stored(event_type: &str, schema_version: i32, payload: &Value) -> Result<Self, DecodeError> {
+    fn from_stored(
+        event_type: &str,
+        schema_version: i32,
+        payload: &shareledger_domain::json::LazyJson,
+    ) -> Result<Self, DecodeError> {
         decode_tagged(event_type, schema_version, payload)
     }
 }

@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde::de::{DeserializeOwned, value::MapDeserializer};
 use serde_json::Value;
 
+use crate::json::LazyJson;
+
 /// A stored event could not be turned back into a domain event.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -30,9 +32,10 @@ pub trait DomainEvent: Sized + Clone + Send + Sync + 'static {
     /// The payload stored as JSON (never a secret).
     fn to_payload(&self) -> Value;
     /// Rebuilds the event from a stored row, upcasting older schema versions.
-    /// (Borrows the payload: replays decode every event of the log, and an upcaster that needs
-    /// to change the payload clones only what it changes.)
-    fn from_stored(event_type: &str, schema_version: i32, payload: &Value) -> Result<Self, DecodeError>;
+    /// (Borrows the payload: replays decode every event of the log. A current version decodes
+    /// straight from the payload's text when no tree was built; an upcaster that needs to change
+    /// the payload takes its tree and clones only what it changes.)
+    fn from_stored(event_type: &str, schema_version: i32, payload: &LazyJson) -> Result<Self, DecodeError>;
 }
 
 /// Splits an adjacently tagged enum value (`{"type": .., "data": ..}`) into type name and payload.
@@ -50,18 +53,12 @@ pub fn encode_tagged<E: Serialize>(event: &E) -> Value {
 pub fn decode_tagged<E: DeserializeOwned>(
     event_type: &str,
     schema_version: i32,
-    payload: &Value,
+    payload: &LazyJson,
 ) -> Result<E, DecodeError> {
-    // The tag first, then the borrowed payload: serde then deserializes the variant's data
-    // straight from it, without copying the payload or buffering it.
-    let tag = Value::String(event_type.to_owned());
-    let tagged = |data: Option<&Value>| {
-        let fields = std::iter::once(("type", &tag)).chain(data.map(|d| ("data", d)));
-        E::deserialize(MapDeserializer::<_, serde_json::Error>::new(fields))
+    let decoded = match payload.unparsed_text() {
+        Some(text) => from_text(event_type, text),
+        None => from_value(event_type, payload.value()),
     };
-    // Unit variants carry no data: they are stored with an empty object.
-    let unit = payload.as_object().is_some_and(|m| m.is_empty());
-    let decoded = tagged(Some(payload)).or_else(|e| if unit { tagged(None) } else { Err(e) });
     decoded.map_err(|source| {
         if source.to_string().starts_with("unknown variant") {
             DecodeError::UnknownType(event_type.to_owned())
@@ -73,6 +70,40 @@ pub fn decode_tagged<E: DeserializeOwned>(
             }
         }
     })
+}
+
+/// From the payload's text: `{"type": <name>, "data": <payload>}` parsed in one pass, the
+/// variant's data straight from the text (the tag comes first, so serde buffers nothing), without
+/// building a tree.
+fn from_text<E: DeserializeOwned>(event_type: &str, text: &str) -> Result<E, serde_json::Error> {
+    let tag = serde_json::to_string(event_type)?;
+    let tagged = |data: Option<&str>| {
+        let mut doc = String::with_capacity(tag.len() + data.map_or(0, str::len) + 20);
+        doc.push_str("{\"type\":");
+        doc.push_str(&tag);
+        if let Some(data) = data {
+            doc.push_str(",\"data\":");
+            doc.push_str(data);
+        }
+        doc.push('}');
+        serde_json::from_str::<E>(&doc)
+    };
+    // Unit variants carry no data: they are stored with an empty object.
+    let unit = text.bytes().filter(|b| !b.is_ascii_whitespace()).eq(*b"{}");
+    tagged(Some(text)).or_else(|e| if unit { tagged(None) } else { Err(e) })
+}
+
+/// From the payload's tree: the tag first, then the borrowed payload, so serde deserializes the
+/// variant's data straight from it, without copying the payload or buffering it.
+fn from_value<E: DeserializeOwned>(event_type: &str, payload: &Value) -> Result<E, serde_json::Error> {
+    let tag = Value::String(event_type.to_owned());
+    let tagged = |data: Option<&Value>| {
+        let fields = std::iter::once(("type", &tag)).chain(data.map(|d| ("data", d)));
+        E::deserialize(MapDeserializer::<_, serde_json::Error>::new(fields))
+    };
+    // Unit variants carry no data: they are stored with an empty object.
+    let unit = payload.as_object().is_some_and(|m| m.is_empty());
+    tagged(Some(payload)).or_else(|e| if unit { tagged(None) } else { Err(e) })
 }
 
 #[cfg(test)]
@@ -87,8 +118,19 @@ mod tests {
         Unit,
     }
 
+    /// Decodes from the tree and from the text, which must agree.
     fn decode(event_type: &str, payload: Value) -> Result<Sample, DecodeError> {
-        decode_tagged(event_type, 1, &payload)
+        let from_tree = decode_tagged::<Sample>(event_type, 1, &LazyJson::from(payload.clone()));
+        let text = LazyJson::from_text(&payload.to_string()).unwrap();
+        let from_text = decode_tagged(event_type, 1, &text);
+        assert!(!text.is_parsed(), "decoding from text builds no tree");
+        match (&from_tree, &from_text) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(DecodeError::UnknownType(a)), Err(DecodeError::UnknownType(b))) => assert_eq!(a, b),
+            (Err(DecodeError::Payload { .. }), Err(DecodeError::Payload { .. })) => {}
+            other => panic!("tree and text disagree: {other:?}"),
+        }
+        from_text
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod actor;
 pub mod aggregate;
 pub mod drive;
 pub mod event;
+pub mod json;
 pub mod log;
 pub mod policy;
 pub mod quota;

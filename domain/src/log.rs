@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::event::{DecodeError, DomainEvent};
+use crate::json::{LazyJson, Text};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -14,7 +14,8 @@ pub type Hash = [u8; 32];
 /// The `prev_hash` of a stream's first event.
 pub const ZERO_HASH: Hash = [0u8; 32];
 
-/// An event as stored in the log.
+/// An event as stored in the log. Its payload and metadata keep the database's text and build a
+/// JSON tree only when something asks for it (see `LazyJson`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredEvent {
     pub global_position: i64,
@@ -24,8 +25,8 @@ pub struct StoredEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub schema_version: i32,
-    pub payload: Value,
-    pub metadata: Value,
+    pub payload: LazyJson,
+    pub metadata: LazyJson,
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
     #[serde(with = "hex::serde")]
@@ -40,6 +41,12 @@ impl StoredEvent {
         E::from_stored(&self.event_type, self.schema_version, &self.payload)
     }
 
+    /// Who did it, from where, as the metadata says (see `MetadataView`).
+    pub fn meta(&self) -> MetadataView<'_> {
+        // Metadata that is no object reads as empty, as `Value::get` finds nothing in it.
+        self.metadata.read().unwrap_or_default()
+    }
+
     /// This event's place in catch-up order.
     pub fn cursor(&self) -> Cursor {
         Cursor {
@@ -47,6 +54,21 @@ impl StoredEvent {
             position: self.global_position,
         }
     }
+}
+
+/// The fields of an event's metadata that readers of the whole log look at, read straight from
+/// its text (strings borrowed), without building the whole tree. A field that is absent or holds
+/// anything but a string is `None`.
+#[derive(Debug, Default, Deserialize)]
+pub struct MetadataView<'a> {
+    #[serde(borrow, default)]
+    pub actor: Text<'a>,
+    #[serde(borrow, default)]
+    pub actor_kind: Text<'a>,
+    #[serde(borrow, default)]
+    pub enterprise: Text<'a>,
+    #[serde(borrow, default)]
+    pub ip: Text<'a>,
 }
 
 /// The last event of a stream as a writer must know it: its version and hash.

@@ -56,12 +56,12 @@ struct Hit<'a> {
     day: NaiveDate,
     kind: Kind,
     enterprise: Arc<str>,
-    visitor: Option<&'a str>,
+    visitor: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Batch {
     fn add(&mut self, hit: Hit<'_>) {
-        let visitor: Option<Arc<str>> = hit.visitor.map(Arc::from);
+        let visitor: Option<Arc<str>> = hit.visitor.as_deref().map(Arc::from);
         self.add_to_hour(&hit, visitor.as_ref());
         self.add_to_day(hit, visitor);
     }
@@ -133,7 +133,7 @@ impl Open {
         self.newest = self.newest.max(Some(hit.hour));
         let hour_late = self.hours_written_before.is_some_and(|h| hit.hour < h);
         let day_late = self.days_written_before.is_some_and(|d| hit.day < d);
-        let visitor: Option<Arc<str>> = hit.visitor.map(Arc::from);
+        let visitor: Option<Arc<str>> = hit.visitor.as_deref().map(Arc::from);
         let hourly = if hour_late { &mut *late } else { &mut self.counts };
         hourly.add_to_hour(&hit, visitor.as_ref());
         let daily = if day_late { late } else { &mut self.counts };
@@ -354,7 +354,7 @@ async fn classify<'e>(
             day,
             kind,
             enterprise,
-            visitor: e.metadata.get("actor").and_then(|v| v.as_str()),
+            visitor: e.meta().actor.0,
         });
     }
     Ok(Found {

@@ -75,27 +75,27 @@ pub fn share_of(event: &StoredEvent) -> Option<Uuid> {
 
 /// Indexes a batch with one `COPY`. Every event is indexed exactly once (the runner's checkpoint
 /// moves in the same transaction), so a duplicate would be a bug and fails the batch loudly.
-pub async fn apply<'a>(conn: &mut PgConnection, events: &'a [StoredEvent]) -> Result<(), ProjectionError> {
+pub async fn apply(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<(), ProjectionError> {
     if events.is_empty() {
         return Ok(());
     }
-    let meta = |e: &'a StoredEvent, key: &str| -> Option<&'a str> { e.metadata.get(key).and_then(|v| v.as_str()) };
     let owners = stream_enterprises(conn, events).await?;
     let mut rows = CopyRows::new(10, events.len());
     for e in events {
         let (op, outcome) = operation_outcome(e);
+        let meta = e.meta();
         let enterprise = owners
             .get(&e.stream_id)
             .and_then(|owner| owner.as_deref())
-            .or_else(|| meta(e, "enterprise"));
+            .or_else(|| meta.enterprise.as_deref());
         rows.int8(e.global_position)
             .xid8(e.tx_id)
             .time(e.recorded_at)
             .text(&e.event_type)
             .opt_uuid(share_of(e))
-            .opt_text(meta(e, "actor"))
+            .opt_text(meta.actor.as_deref())
             .opt_text(enterprise)
-            .opt_text(meta(e, "ip"))
+            .opt_text(meta.ip.as_deref())
             .opt_text(op)
             .opt_text(outcome.as_deref());
         rows.end_row();
@@ -127,7 +127,7 @@ async fn stream_enterprises(
                 .map(str::to_owned);
             owners.insert(
                 e.stream_id.clone(),
-                from_payload.or_else(|| e.metadata.get("enterprise").and_then(|v| v.as_str()).map(str::to_owned)),
+                from_payload.or_else(|| e.meta().enterprise.0.map(Into::into)),
             );
         }
     }

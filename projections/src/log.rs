@@ -7,8 +7,10 @@
 //! and skip it forever; no transaction below xmin can still add rows, so this order never skips.
 
 use futures_util::TryStreamExt;
+use shareledger_domain::json::LazyJson;
 use shareledger_domain::log::{Cursor, Hash, StoredEvent, StreamHead};
-use sqlx::{PgExecutor, Row, postgres::PgRow};
+use sqlx::postgres::{PgRow, PgValueFormat};
+use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
 /// Reading the log failed.
@@ -43,13 +45,32 @@ pub fn decode_event(row: &PgRow) -> Result<StoredEvent, LogError> {
         event_id: row.try_get(4)?,
         event_type: row.try_get(5)?,
         schema_version: row.try_get(6)?,
-        payload: row.try_get(7)?,
-        metadata: row.try_get(8)?,
+        payload: json_of(row, 7)?,
+        metadata: json_of(row, 8)?,
         occurred_at: row.try_get(9)?,
         recorded_at: row.try_get(10)?,
         prev_hash: hash_of(row.try_get(11)?)?,
         hash: hash_of(row.try_get(12)?)?,
     })
+}
+
+/// A `jsonb` column as the text PostgreSQL sent (the binary form is a version byte, then the
+/// text); the tree is built only if a reader asks for it.
+fn json_of(row: &PgRow, index: usize) -> Result<LazyJson, LogError> {
+    let raw = row.try_get_raw(index)?;
+    let binary = raw.format() == PgValueFormat::Binary;
+    let bytes = raw
+        .as_bytes()
+        .map_err(|e| LogError::Corrupt(format!("json column {index}: {e}")))?;
+    let text = match bytes {
+        [1, text @ ..] if binary => text,
+        [version, ..] if binary => return Err(LogError::Corrupt(format!("jsonb version {version}"))),
+        text => text,
+    };
+    std::str::from_utf8(text)
+        .map_err(|e| e.to_string())
+        .and_then(|text| LazyJson::from_text(text).map_err(|e| e.to_string()))
+        .map_err(|e| LogError::Corrupt(format!("json column {index}: {e}")))
 }
 
 fn hash_of(bytes: &[u8]) -> Result<Hash, LogError> {

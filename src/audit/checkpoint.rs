@@ -68,7 +68,7 @@ impl Checkpoint {
 
     /// Reads a checkpoint event's payload.
     pub fn from_event(event: &StoredEvent) -> Result<Checkpoint, String> {
-        serde_json::from_value(event.payload.clone()).map_err(|e| format!("unreadable checkpoint: {e}"))
+        event.payload.read().map_err(|e| format!("unreadable checkpoint: {e}"))
     }
 }
 

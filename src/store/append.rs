@@ -147,8 +147,8 @@ fn chain_batch(
                 event_id: new.event_id,
                 event_type: new.event_type.clone(),
                 schema_version: new.schema_version,
-                payload: new.payload.clone(),
-                metadata: new.metadata.clone(),
+                payload: new.payload.clone().into(),
+                metadata: new.metadata.clone().into(),
                 occurred_at: new.occurred_at,
                 recorded_at,
                 prev_hash: head.hash,
@@ -168,8 +168,8 @@ async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRo
         .bind(e.event_id)
         .bind(&e.event_type)
         .bind(e.schema_version)
-        .bind(&e.payload)
-        .bind(&e.metadata)
+        .bind(e.payload.value())
+        .bind(e.metadata.value())
         .bind(e.occurred_at)
         .bind(e.recorded_at)
         .bind(&e.prev_hash[..])
@@ -189,8 +189,8 @@ async fn insert_many(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<
         .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.schema_version).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.metadata.clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.payload.value().clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.metadata.value().clone()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.prev_hash.to_vec()).collect::<Vec<_>>())

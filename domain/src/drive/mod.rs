@@ -426,7 +426,11 @@ impl DomainEvent for DriveEvent {
         encode_tagged(self)
     }
 
-    fn from_stored(event_type: &str, schema_version: i32, payload: &Value) -> Result<Self, DecodeError> {
+    fn from_stored(
+        event_type: &str,
+        schema_version: i32,
+        payload: &crate::json::LazyJson,
+    ) -> Result<Self, DecodeError> {
         if schema_version > 1 {
             return Err(DecodeError::FutureVersion {
                 event_type: event_type.to_owned(),

@@ -355,15 +355,16 @@ pub struct HistoryEntry {
 
 impl From<shareledger_domain::log::StoredEvent> for HistoryEntry {
     fn from(e: shareledger_domain::log::StoredEvent) -> Self {
-        let meta = |key: &str| e.metadata.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let meta = e.meta();
+        let (actor, actor_kind) = (meta.actor.0.map(Into::into), meta.actor_kind.0.map(Into::into));
         HistoryEntry {
             position: e.global_position,
             version: e.stream_version,
             occurred_at: e.occurred_at,
-            actor: meta("actor"),
-            actor_kind: meta("actor_kind"),
+            actor,
+            actor_kind,
             event_type: e.event_type,
-            data: e.payload,
+            data: e.payload.into_value(),
         }
     }
 }
