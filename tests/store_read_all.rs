@@ -209,3 +209,72 @@ async fn the_log_is_read_in_numeric_transaction_order_when_ids_gain_a_digit() {
     let head = shareledger::store::visible_head(&db.pool).await.unwrap();
     assert_eq!(head.tx_id, 1000);
 }
+
+/// The whole-log reader of a rebuild decodes a binary `COPY` of the catch-up query itself: every
+/// event comes out as the query reader gives it, however the bytes arrive, and a cut-off or
+/// foreign stream is an error, never a short log.
+#[tokio::test]
+async fn the_binary_copy_of_the_log_decodes_to_the_events_the_query_reads() {
+    use futures_util::TryStreamExt;
+    use shareledger_projections::log::{CopyEvents, catch_up_copy_sql};
+
+    let db = TestDb::new().await;
+    let store = EventStore::new(db.pool.clone());
+    let odd = [
+        json!({"tag": "plain"}),
+        json!({"tag": "escapes \" \\ \n \u{1}", "nested": {"list": [1, 2.5, null, true, {"k": "v"}]}}),
+        json!({"tag": "unicode ✓ 𝄞 ümlaut", "big": 9_007_199_254_740_993_u64, "neg": -42}),
+        json!({}),
+    ];
+    let mut appends = Vec::new();
+    for (i, payload) in odd.iter().enumerate() {
+        let meta = EventMetadata {
+            actor: Some(format!("user:{i}")),
+            ip: (i % 2 == 0).then(|| "10.0.0.1".to_owned()),
+            ..EventMetadata::system("test")
+        };
+        appends.push(StreamAppend {
+            stream_id: format!("s-{i}"),
+            expected: StreamHead::EMPTY,
+            events: vec![NewEvent::new("Tagged", 1, payload.clone(), &meta, Utc::now())],
+        });
+    }
+    store.append(&appends).await.unwrap();
+    let want = read_until(&db.pool, odd.len()).await;
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    let bytes: Vec<u8> = conn
+        .copy_out_raw(&catch_up_copy_sql(Cursor::START))
+        .await
+        .unwrap()
+        .try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .unwrap();
+    let decode = |chunk: usize, bytes: &[u8]| {
+        let mut copy = CopyEvents::default();
+        let mut got = Vec::new();
+        for piece in bytes.chunks(chunk) {
+            copy.feed(piece);
+            while let Some(event) = copy.next_event()? {
+                got.push(event);
+            }
+        }
+        copy.finish().map(|()| got)
+    };
+    for chunk in [1, 7, 64, bytes.len()] {
+        let got = decode(chunk, &bytes).unwrap();
+        assert_eq!(got, want, "in chunks of {chunk} bytes");
+        assert_eq!(got[1].payload.value(), &odd[1]);
+        assert_eq!(got[0].meta().actor.as_deref(), Some("user:0"));
+    }
+    // Cut anywhere before the trailer: an error, not fewer events.
+    for cut in [0, 5, 19, bytes.len() / 2, bytes.len() - 2] {
+        assert!(decode(16, &bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut foreign = bytes.clone();
+    foreign[0] = b'X';
+    assert!(decode(16, &foreign).is_err());
+}

@@ -232,6 +232,162 @@ where
         .fetch(db)
 }
 
+/// `stream_all` as one binary `COPY` of the same query, for a reader of the whole log: the
+/// database sends rows without the per-row protocol of a query's results, and [`CopyEvents`]
+/// decodes them without building a row object per event. (`COPY` takes no parameters; the
+/// cursor goes in as two numbers.)
+pub fn catch_up_copy_sql(after: Cursor) -> String {
+    format!(
+        concat!(
+            "COPY (",
+            catch_up_sql!("('{tx}'::xid8, {position})"),
+            ") TO STDOUT (FORMAT binary)"
+        ),
+        tx = after.tx_id,
+        position = after.position
+    )
+}
+
+/// Events out of a binary `COPY` of `event_columns!()`, fed in chunks as they arrive (a chunk
+/// may end anywhere in a row).
+#[derive(Default)]
+pub struct CopyEvents {
+    buf: Vec<u8>,
+    at: usize,
+    header: bool,
+    trailer: bool,
+}
+
+/// The signature that opens binary `COPY` (flags and the header extension length follow).
+const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+const EVENT_COLUMNS: usize = 13;
+
+impl CopyEvents {
+    /// Adds bytes as they came.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.at > 0 && self.at >= self.buf.len() / 2 {
+            self.buf.drain(..self.at);
+            self.at = 0;
+        }
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next event, if the bytes fed so far hold all of it.
+    pub fn next_event(&mut self) -> Result<Option<StoredEvent>, LogError> {
+        let corrupt = |what: &str| LogError::Corrupt(format!("binary COPY of events: {what}"));
+        if !self.header {
+            let Some(head) = self.buf.get(self.at..self.at + COPY_SIGNATURE.len() + 8) else {
+                return Ok(None);
+            };
+            if !head.starts_with(COPY_SIGNATURE) {
+                return Err(corrupt("no signature"));
+            }
+            let extension = i32::from_be_bytes(head[COPY_SIGNATURE.len() + 4..].try_into().expect("4 bytes"));
+            let extension = usize::try_from(extension).map_err(|_| corrupt("header extension"))?;
+            let end = self.at + head.len() + extension;
+            if self.buf.len() < end {
+                return Ok(None);
+            }
+            self.at = end;
+            self.header = true;
+        }
+        if self.trailer {
+            return Err(corrupt("data after the trailer"));
+        }
+        let rest = &self.buf[self.at..];
+        let Some(count) = rest.get(..2) else {
+            return Ok(None);
+        };
+        match i16::from_be_bytes([count[0], count[1]]) {
+            -1 => {
+                self.at += 2;
+                self.trailer = true;
+                return Ok(None);
+            }
+            n if n as usize == EVENT_COLUMNS => {}
+            n => return Err(corrupt(&format!("{n} fields in a row"))),
+        }
+        // Find every field first: a row that has not fully arrived is left for the next chunk.
+        let mut fields: [Option<&[u8]>; EVENT_COLUMNS] = [None; EVENT_COLUMNS];
+        let mut at = 2;
+        for field in &mut fields {
+            let Some(len) = rest.get(at..at + 4) else {
+                return Ok(None);
+            };
+            let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+            at += 4;
+            if len >= 0 {
+                let Some(bytes) = rest.get(at..at + len as usize) else {
+                    return Ok(None);
+                };
+                *field = Some(bytes);
+                at += len as usize;
+            }
+        }
+        let event = event_of_fields(&fields)?;
+        self.at += at;
+        Ok(Some(event))
+    }
+
+    /// Whether the copy ended as it should: the trailer read and nothing left over.
+    pub fn finish(&self) -> Result<(), LogError> {
+        if self.trailer && self.at == self.buf.len() {
+            Ok(())
+        } else {
+            Err(LogError::Corrupt("binary COPY of events ended early".to_owned()))
+        }
+    }
+}
+
+/// An event from the binary fields of one row of `event_columns!()`.
+fn event_of_fields(fields: &[Option<&[u8]>; EVENT_COLUMNS]) -> Result<StoredEvent, LogError> {
+    let field = |i: usize| fields[i].ok_or_else(|| LogError::Corrupt(format!("NULL in event column {i}")));
+    let fixed = |i: usize| -> Result<[u8; 8], LogError> {
+        field(i)?
+            .try_into()
+            .map_err(|_| LogError::Corrupt(format!("event column {i} is not 8 bytes")))
+    };
+    let text = |i: usize| -> Result<&str, LogError> {
+        std::str::from_utf8(field(i)?).map_err(|e| LogError::Corrupt(format!("event column {i}: {e}")))
+    };
+    let time = |i: usize| -> Result<chrono::DateTime<chrono::Utc>, LogError> {
+        i64::from_be_bytes(fixed(i)?)
+            .checked_add(crate::copy::PG_EPOCH_MICROS)
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .ok_or_else(|| LogError::Corrupt(format!("event column {i}: instant out of range")))
+    };
+    let json = |i: usize| -> Result<LazyJson, LogError> {
+        let text = match field(i)? {
+            [1, text @ ..] => text,
+            _ => return Err(LogError::Corrupt(format!("event column {i}: not jsonb version 1"))),
+        };
+        std::str::from_utf8(text)
+            .map_err(|e| e.to_string())
+            .and_then(|text| LazyJson::from_text(text).map_err(|e| e.to_string()))
+            .map_err(|e| LogError::Corrupt(format!("event column {i}: {e}")))
+    };
+    let tx = text(1)?;
+    Ok(StoredEvent {
+        global_position: i64::from_be_bytes(fixed(0)?),
+        tx_id: tx.parse().map_err(|_| LogError::Corrupt(format!("tx_id {tx:?}")))?,
+        stream_id: text(2)?.to_owned(),
+        stream_version: i64::from_be_bytes(fixed(3)?),
+        event_id: Uuid::from_slice(field(4)?).map_err(|e| LogError::Corrupt(format!("event_id: {e}")))?,
+        event_type: text(5)?.to_owned(),
+        schema_version: i32::from_be_bytes(
+            field(6)?
+                .try_into()
+                .map_err(|_| LogError::Corrupt("schema_version is not 4 bytes".to_owned()))?,
+        ),
+        payload: json(7)?,
+        metadata: json(8)?,
+        occurred_at: time(9)?,
+        recorded_at: time(10)?,
+        prev_hash: hash_of(field(11)?)?,
+        hash: hash_of(field(12)?)?,
+    })
+}
+
 /// The cursor of the last event a catch-up reader could see now (`Cursor::START` if none).
 pub async fn visible_head<'c>(db: impl PgExecutor<'c>) -> Result<Cursor, LogError> {
     let row = sqlx::query(
