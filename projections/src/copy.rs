@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z).
-pub(crate) const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// Rows in COPY's binary format. Every row must have the statement's columns, in its order and
 /// of its types (`int8`, `xid8`, `timestamptz`, `date`, `text`, `uuid`); `end_row` checks the count.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 use shareledger_domain::log::Cursor;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::projection::{Kind, Projection, RebuildState};
@@ -143,60 +143,47 @@ pub async fn replay(
     // Each applied batch ticks; the progress is reported here, from the slowest shadow.
     let (tick, mut ticks) = tokio::sync::mpsc::unbounded_channel::<()>();
     let read = async move {
-        // One binary COPY of the catch-up query for the whole replay: the database produces rows
-        // while the batches before are decoded and applied. Decoding (the rows' fields and JSON
-        // text, a large part of the replay's own work) runs on a task of its own, so it can take
-        // another core than the appliers.
+        // One streaming query for the whole replay: the database produces rows while the
+        // batches before are decoded and applied. Decoding (the JSON of payloads and metadata,
+        // a third of the replay's own work) runs on a task of its own, so it can take another
+        // core than the appliers.
         let started = Instant::now();
-        let (to_decoder, mut decode) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(1);
+        let (to_decoder, mut decode) = tokio::sync::mpsc::channel::<Vec<PgRow>>(1);
         let decoder = tokio::spawn(async move {
             let mut total = 0u64;
-            let mut copy = log::CopyEvents::default();
-            let mut events = Vec::with_capacity(batch as usize);
-            let mut chunks: Option<Vec<bytes::Bytes>> = Some(Vec::new());
-            while let Some(fed) = chunks {
-                for chunk in &fed {
-                    copy.feed(chunk);
-                    while let Some(event) = copy.next_event().map_err(log_error)? {
-                        events.push(event);
-                        if events.len() == batch as usize {
-                            let full = std::mem::replace(&mut events, Vec::with_capacity(batch as usize));
-                            total += full.len() as u64;
-                            if !broadcast(&senders, full).await {
-                                return Ok(total);
-                            }
-                        }
+            while let Some(rows) = decode.recv().await {
+                let events = rows.iter().map(log::decode_event).collect::<Result<Vec<_>, _>>();
+                drop(rows);
+                let full: Batch = std::sync::Arc::new(events.map_err(log_error)?);
+                total += full.len() as u64;
+                for sender in &senders {
+                    if sender.send(full.clone()).await.is_err() {
+                        // That shadow failed; its own error is what the caller gets.
+                        return Ok(total);
                     }
                 }
-                chunks = decode.recv().await;
-            }
-            copy.finish().map_err(log_error)?;
-            total += events.len() as u64;
-            if !events.is_empty() {
-                broadcast(&senders, events).await;
             }
             Ok::<u64, ProjectionError>(total)
         });
-        let mut stream = reader.copy_out_raw(&log::catch_up_copy_sql(start)).await?;
-        let mut chunks = Vec::with_capacity(batch as usize);
+        let mut stream = std::pin::pin!(log::stream_all_rows(&mut *reader, start));
+        let mut rows = Vec::with_capacity(batch as usize);
         loop {
             let last = match stream.try_next().await? {
-                Some(chunk) => {
-                    chunks.push(chunk);
-                    if chunks.len() < batch as usize {
+                Some(row) => {
+                    rows.push(row);
+                    if rows.len() < batch as usize {
                         continue;
                     }
                     false
                 }
                 None => true,
             };
-            let full = std::mem::replace(&mut chunks, Vec::with_capacity(batch as usize));
+            let full = std::mem::replace(&mut rows, Vec::with_capacity(batch as usize));
             if (!full.is_empty() && to_decoder.send(full).await.is_err()) || last {
                 // (A closed decoder has met a failed shadow or a corrupt row: its result says.)
                 break;
             }
         }
-        drop(stream);
         drop(to_decoder);
         let total = match decoder.await {
             Ok(result) => result?,
@@ -261,21 +248,6 @@ pub async fn replay(
         return Err(error);
     }
     read
-}
-
-/// Hands a batch to every shadow's queue; `false` once one of them is gone (it failed, and its
-/// own error is what the caller gets).
-async fn broadcast(
-    senders: &[tokio::sync::mpsc::Sender<std::sync::Arc<Vec<shareledger_domain::log::StoredEvent>>>],
-    events: Vec<shareledger_domain::log::StoredEvent>,
-) -> bool {
-    let events = std::sync::Arc::new(events);
-    for sender in senders {
-        if sender.send(events.clone()).await.is_err() {
-            return false;
-        }
-    }
-    true
 }
 
 /// Finishes the bulk of the replay (see `Projection::finish_rebuild`) and builds the shadows'
