@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use shareledger_domain::{Actor, Role};
@@ -51,24 +52,33 @@ pub enum AuthError {
 }
 
 /// Checks a token and turns its claims into an actor.
-pub fn verify(secret: &[u8], token: &str) -> Result<Actor, AuthError> {
-    actor_from(claims(secret, token)?)
+pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<Actor, AuthError> {
+    actor_from(claims(secret, token, now)?)
 }
 
-/// A valid token's claims (signature, expiry with 5 s leeway, `exp` and `sub` present).
-fn claims(secret: &[u8], token: &str) -> Result<Claims, AuthError> {
+/// A valid token's claims: signature, `exp` and `sub` present, and not expired at `now` (with 5 s
+/// leeway). `now` is the service's clock, the one that set the `exp` of the tokens it mints, so
+/// the two never disagree (the library's own check would read the system clock).
+fn claims(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<Claims, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "sub"]);
-    validation.leeway = 5;
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .map(|data| data.claims)
-        .map_err(|_| AuthError::Invalid)
+        .map_err(|_| AuthError::Invalid)?;
+    if claims.exp.saturating_add(LEEWAY_SECONDS) < now.timestamp() {
+        return Err(AuthError::Invalid);
+    }
+    Ok(claims)
 }
+
+/// How long after its `exp` a token is still taken (clocks of issuers differ a little).
+const LEEWAY_SECONDS: i64 = 5;
 
 /// Checks a token like `verify`, and also says until when it is valid (seconds since the
 /// epoch), e.g. for a cookie that should live as long.
-pub fn verify_until(secret: &[u8], token: &str) -> Result<(Actor, i64), AuthError> {
-    let claims = claims(secret, token)?;
+pub fn verify_until(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<(Actor, i64), AuthError> {
+    let claims = claims(secret, token, now)?;
     let exp = claims.exp;
     Ok((actor_from(claims)?, exp))
 }
@@ -131,7 +141,7 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?.ok_or_else(|| unauthorized("Sign in: send `Authorization: Bearer <token>`."))?;
-        verify(&state.keys().jwt_secret, token)
+        verify(&state.keys().jwt_secret, token, state.clock().now())
             .map(Auth)
             .map_err(|e| unauthorized(&e.to_string()))
     }
@@ -143,7 +153,7 @@ impl FromRequestParts<AppState> for MaybeAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match bearer(parts)? {
             None => Ok(MaybeAuth(None)),
-            Some(token) => verify(&state.keys().jwt_secret, token)
+            Some(token) => verify(&state.keys().jwt_secret, token, state.clock().now())
                 .map(|actor| MaybeAuth(Some(actor)))
                 .map_err(|e| unauthorized(&e.to_string())),
         }
@@ -161,5 +171,42 @@ pub fn require_any(actor: &Actor, roles: &[Role]) -> Result<(), ApiError> {
             "forbidden",
             format!("This needs one of the roles: {}.", names.join(", ")),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn token(exp: DateTime<Utc>) -> String {
+        mint(
+            SECRET,
+            &Claims {
+                sub: "ann".into(),
+                ent: "acme".into(),
+                roles: vec![],
+                exp: exp.timestamp(),
+                iat: None,
+                name: None,
+            },
+        )
+    }
+
+    /// Expiry is judged by the service's clock, the one that set it: a token valid for an hour
+    /// from a clock set in the year 2000 is valid for that hour, whatever the system clock says
+    /// (a test clock, or a clock the service was told to use, never disagrees with itself).
+    #[test]
+    fn expiry_follows_the_clock_given_not_the_system_clock() {
+        let at: DateTime<Utc> = "2000-01-01T00:00:00Z".parse().unwrap();
+        let token = token(at + chrono::Duration::hours(1));
+        assert_eq!(verify(SECRET, &token, at).unwrap().user_id, "ann");
+        let (_, exp) = verify_until(SECRET, &token, at + chrono::Duration::minutes(59)).unwrap();
+        assert_eq!(exp, (at + chrono::Duration::hours(1)).timestamp());
+        // Within the leeway, then expired.
+        assert!(verify(SECRET, &token, at + chrono::Duration::seconds(3605)).is_ok());
+        assert!(verify(SECRET, &token, at + chrono::Duration::seconds(3606)).is_err());
+        assert!(verify(b"another key, another key, anothe", &token, at).is_err());
     }
 }

@@ -70,10 +70,11 @@ async fn signin(State(state): State<AppState>, csrf: Csrf, Form(form): Form<Sign
         return Page::with_status(StatusCode::FORBIDDEN, html, &csrf).into_response();
     }
     let token = form.token.trim();
-    match auth::verify_until(&state.keys().jwt_secret, token) {
+    let now = state.clock().now();
+    match auth::verify_until(&state.keys().jwt_secret, token, now) {
         Ok((_, exp)) => {
             // The cookie lives as long as the token does.
-            let max_age = exp - state.clock().now().timestamp();
+            let max_age = exp - now.timestamp();
             see_other("/links", &[set_cookie(AUTH_COOKIE, token, max_age)])
         }
         Err(_) => {

@@ -138,7 +138,7 @@ mod tests {
             Session::verify(b"0123456789abcdef0123456789abcdef", &token, now + Duration::hours(2)),
             None
         );
-        assert!(crate::http::auth::verify(b"0123456789abcdef0123456789abcdef", &token).is_err());
+        assert!(crate::http::auth::verify(b"0123456789abcdef0123456789abcdef", &token, now).is_err());
         let cookie = set_cookie("TOKEN", &token, 7200);
         assert!(cookie.starts_with("__Host-shs-") && cookie.contains("Secure; HttpOnly; SameSite=Strict"));
     }
