@@ -75,6 +75,12 @@ fn claims(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<Claims, Auth
 /// How long after its `exp` a token is still taken (clocks of issuers differ a little).
 const LEEWAY_SECONDS: i64 = 5;
 
+/// Checks a token with the service's key, against the service's clock (the one that set the
+/// `exp` of the tokens it mints): what every request's sign-in goes through.
+pub fn verify_in(state: &AppState, token: &str) -> Result<Actor, AuthError> {
+    verify(&state.keys().jwt_secret, token, state.clock().now())
+}
+
 /// Checks a token like `verify`, and also says until when it is valid (seconds since the
 /// epoch), e.g. for a cookie that should live as long.
 pub fn verify_until(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<(Actor, i64), AuthError> {
@@ -141,7 +147,7 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?.ok_or_else(|| unauthorized("Sign in: send `Authorization: Bearer <token>`."))?;
-        verify(&state.keys().jwt_secret, token, state.clock().now())
+        verify_in(state, token)
             .map(Auth)
             .map_err(|e| unauthorized(&e.to_string()))
     }
@@ -153,7 +159,7 @@ impl FromRequestParts<AppState> for MaybeAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match bearer(parts)? {
             None => Ok(MaybeAuth(None)),
-            Some(token) => verify(&state.keys().jwt_secret, token, state.clock().now())
+            Some(token) => verify_in(state, token)
                 .map(|actor| MaybeAuth(Some(actor)))
                 .map_err(|e| unauthorized(&e.to_string())),
         }

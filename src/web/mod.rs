@@ -144,9 +144,9 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(WebUser(cookie(&parts.headers, AUTH_COOKIE).and_then(|token| {
-            auth::verify(&state.keys().jwt_secret, token, state.clock().now()).ok()
-        })))
+        Ok(WebUser(
+            cookie(&parts.headers, AUTH_COOKIE).and_then(|token| auth::verify_in(state, token).ok()),
+        ))
     }
 }
 
