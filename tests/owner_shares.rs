@@ -527,4 +527,7 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_share() {
             .await,
         1
     );
+    // Duplicates that reserved a quota use before losing to the winner gave it back.
+    let quota = t.call("GET", "/api/v1/me/quota", Some(&alice), None).await.json();
+    assert_eq!(quota["creates"]["used"], json!(1));
 }

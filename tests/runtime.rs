@@ -201,3 +201,42 @@ async fn a_stale_or_missing_snapshot_is_repaired_from_the_log() {
     assert_eq!(done.head.version, 5);
     assert!(done.attempts >= 2, "the stale snapshot caused one conflict");
 }
+
+#[tokio::test]
+async fn a_stream_named_as_new_that_exists_is_decided_again_on_its_events() {
+    let db = TestDb::new().await;
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let first = runtime
+        .execute_new::<Counter>("counter-n", &3, &4, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.state.value, first.attempts),
+        (3, 1),
+        "a new stream: nothing read"
+    );
+    // Decided on the empty state, the append conflicts with the stream's event; the retry
+    // loads it and decides on the real state.
+    let second = runtime
+        .execute_new::<Counter>("counter-n", &1, &4, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.state.value, second.head.version), (4, 2));
+    assert_eq!(second.attempts, 2);
+    let refused = runtime
+        .execute_new::<Counter>("counter-n", &1, &4, &meta(), &[])
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(Rejection::Domain(LimitReached))),
+        "on the empty state it would pass"
+    );
+    assert_eq!(read_stream(&db.pool, "counter-n", 0).await.unwrap().len(), 2);
+    let snapshot = load_snapshot(&db.pool, "counter-n", false).await.unwrap().unwrap();
+    assert_eq!(
+        (snapshot.head.version, snapshot.state["value"].clone()),
+        (2, serde_json::json!(4))
+    );
+}

@@ -29,10 +29,12 @@ pub struct DriveItemRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "item_id, owner_id, enterprise_id, parent_id, name, kind, size, content_type, sha256, \
+/// The columns of a `DriveItemRow`, in the order `decode` reads them by name.
+pub const COLUMNS: &str = "item_id, owner_id, enterprise_id, parent_id, name, kind, size, content_type, sha256, \
                        content_key, deleted, created_at, updated_at";
 
-fn decode(row: &PgRow) -> Result<DriveItemRow, sqlx::Error> {
+/// A drive item from a row holding `COLUMNS` (by name).
+pub fn decode(row: &PgRow) -> Result<DriveItemRow, sqlx::Error> {
     let kind: String = row.try_get("kind")?;
     Ok(DriveItemRow {
         id: row.try_get("item_id")?,
@@ -202,6 +204,38 @@ pub async fn deleted_among<'c>(db: impl PgExecutor<'c>, ids: &[Uuid]) -> Result<
     .bind(ids)
     .fetch_all(db)
     .await
+}
+
+/// The named items (unknown ids are absent), each with whether it or a folder above it is
+/// deleted: `get_many` and `deleted_among` in one round trip.
+pub async fn get_many_with_deleted<'c>(
+    db: impl PgExecutor<'c>,
+    ids: &[Uuid],
+) -> Result<Vec<(DriveItemRow, bool)>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(WITH_DELETED.as_str()))
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(decode_with_deleted).collect()
+}
+
+/// The query behind `get_many_with_deleted` (its ids are `$1`), to be joined into others.
+pub static WITH_DELETED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH RECURSIVE up(start, item_id, parent_id, deleted, depth) AS ( \
+             SELECT item_id, item_id, parent_id, deleted, 0 FROM drive_items WHERE item_id = ANY($1) \
+             UNION ALL \
+             SELECT up.start, d.item_id, d.parent_id, d.deleted, up.depth + 1 FROM drive_items d \
+             JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64), \
+         gone AS (SELECT start FROM up GROUP BY start HAVING bool_or(deleted)) \
+         SELECT {COLUMNS}, item_id IN (SELECT start FROM gone) AS under_deleted \
+         FROM drive_items WHERE item_id = ANY($1)"
+    )
+});
+
+/// A row of `WITH_DELETED`: the item, and whether it or a folder above it is deleted.
+pub fn decode_with_deleted(row: &PgRow) -> Result<(DriveItemRow, bool), sqlx::Error> {
+    Ok((decode(row)?, row.try_get("under_deleted")?))
 }
 
 /// The item and the folders above it, nearest first (at most 64 levels).

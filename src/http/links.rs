@@ -65,8 +65,14 @@ fn session_token(headers: &HeaderMap, link_token: &str) -> Option<String> {
     crate::web::cookie(headers, &session::cookie_name(link_token)).map(str::to_owned)
 }
 
-async fn enter(state: &AppState, token: &str, req: &RequestMeta, headers: &HeaderMap) -> Result<InSession, ApiError> {
-    access::enter(state, token, req, session_token(headers, token).as_deref()).await
+async fn enter(
+    state: &AppState,
+    token: &str,
+    req: &RequestMeta,
+    headers: &HeaderMap,
+    item: Option<Uuid>,
+) -> Result<InSession, ApiError> {
+    access::enter(state, token, req, session_token(headers, token).as_deref(), item).await
 }
 
 /// Public facts of a link: name, message, owner, expiry, whether a code is needed.
@@ -140,7 +146,7 @@ async fn list_items(
     Path(token): Path<String>,
     Query(params): Query<ParentParam>,
 ) -> Result<Json<LinkListing>, ApiError> {
-    let s = enter(&state, &token, &req, &headers).await?;
+    let s = enter(&state, &token, &req, &headers, params.parent).await?;
     Ok(Json(access::list(&state, &s, params.parent).await?))
 }
 
@@ -153,7 +159,7 @@ async fn read(
     op: Operation,
     head: bool,
 ) -> Result<Response, ApiError> {
-    let s = enter(&state, &token, &req, &headers).await?;
+    let s = enter(&state, &token, &req, &headers, Some(item)).await?;
     let mut response = access::read(&state, &s, &req, item, op, &headers, head).await?;
     if op == Operation::Preview {
         // Shown in the browser, but never able to run anything.
@@ -226,7 +232,7 @@ async fn save(
     headers: HeaderMap,
     Path((token, item)): Path<(String, Uuid)>,
 ) -> Result<(StatusCode, Json<DriveItemDto>), ApiError> {
-    let s = enter(&state, &token, &req, &headers).await?;
+    let s = enter(&state, &token, &req, &headers, Some(item)).await?;
     Ok((StatusCode::CREATED, Json(access::save(&state, &s, &req, item).await?)))
 }
 
@@ -243,7 +249,7 @@ async fn upload(
     request: Request,
 ) -> Result<(StatusCode, Json<DriveItemDto>), ApiError> {
     let headers = request.headers().clone();
-    let s = enter(&state, &token, &req, &headers).await?;
+    let s = enter(&state, &token, &req, &headers, params.parent).await?;
     let mut multipart = Multipart::from_request(request, &state)
         .await
         .map_err(|e| ApiError::bad_request("malformed_multipart", e.body_text()))?;
@@ -277,7 +283,7 @@ async fn edit(
     Path((token, item)): Path<(String, Uuid)>,
     body: Body,
 ) -> Result<Json<DriveItemDto>, ApiError> {
-    let s = enter(&state, &token, &req, &headers).await?;
+    let s = enter(&state, &token, &req, &headers, Some(item)).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

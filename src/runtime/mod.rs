@@ -17,8 +17,8 @@ use shareledger_domain::{Aggregate, DecodeError};
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
-    Cursor, EventMetadata, EventStore, NewEvent, StoreError, StoredEvent, StreamAppend, StreamHead, append_on,
-    save_snapshot,
+    Cursor, EventMetadata, EventStore, NewEvent, SnapshotWrite, StoreError, StoredEvent, StreamAppend, StreamHead,
+    append_with_snapshot,
 };
 
 pub use hooks::{HookError, TxHook};
@@ -96,6 +96,17 @@ pub struct Runtime {
     retry: RetryPolicy,
 }
 
+/// How a try loads the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Without a lock; a concurrent writer makes the append conflict.
+    Optimistic,
+    /// Under the stream's lock.
+    Locked,
+    /// Not at all: the stream is new (checked by the append).
+    New,
+}
+
 /// One try's result: retry, or a final answer.
 enum Attempt<T> {
     Retry,
@@ -132,7 +143,23 @@ impl Runtime {
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
     ) -> CommandResult<A> {
-        self.run::<A>(stream_id, command, context, meta, hooks, false).await
+        self.run::<A>(stream_id, command, context, meta, hooks, Mode::Optimistic)
+            .await
+    }
+
+    /// Optimistic execution on a stream the caller just named (a fresh UUID): the first try
+    /// decides on the empty state without reading anything; should the stream exist after all,
+    /// the append conflicts and the retry loads it like `execute`.
+    #[tracing::instrument(skip_all, fields(stream.id = %stream_id))]
+    pub async fn execute_new<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+    ) -> CommandResult<A> {
+        self.run::<A>(stream_id, command, context, meta, hooks, Mode::New).await
     }
 
     /// Execution under the stream's lock (see the module docs).
@@ -145,7 +172,8 @@ impl Runtime {
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
     ) -> CommandResult<A> {
-        self.run::<A>(stream_id, command, context, meta, hooks, true).await
+        self.run::<A>(stream_id, command, context, meta, hooks, Mode::Locked)
+            .await
     }
 
     async fn run<A: Aggregate>(
@@ -155,12 +183,18 @@ impl Runtime {
         context: &A::Context,
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
-        locked: bool,
+        mode: Mode,
     ) -> CommandResult<A> {
         let mut fresh = false;
         for attempt in 1..=self.retry.max_attempts {
+            // A new stream is assumed empty only on the first try.
+            let mode = if mode == Mode::New && fresh {
+                Mode::Optimistic
+            } else {
+                mode
+            };
             let outcome = self
-                .attempt::<A>(stream_id, command, context, meta, hooks, locked, fresh, attempt)
+                .attempt::<A>(stream_id, command, context, meta, hooks, mode, fresh, attempt)
                 .await;
             match outcome {
                 Ok(Attempt::Done(Ok(done))) => {
@@ -192,17 +226,27 @@ impl Runtime {
         context: &A::Context,
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
-        locked: bool,
+        mode: Mode,
         fresh: bool,
         attempt: u32,
     ) -> Result<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>, RuntimeError> {
-        let (mut tx, loaded) = if locked {
-            let mut tx = self.pool.begin().await?;
-            let loaded = load_locked::<A>(&mut tx, stream_id, fresh).await?;
-            (tx, loaded)
-        } else {
-            let loaded = load::<A>(&self.pool, stream_id, fresh).await?;
-            (self.pool.begin().await?, loaded)
+        let (mut tx, loaded) = match mode {
+            Mode::Locked => {
+                let mut tx = self.pool.begin().await?;
+                let loaded = load_locked::<A>(&mut tx, stream_id, fresh).await?;
+                (tx, loaded)
+            }
+            Mode::Optimistic => {
+                let loaded = load::<A>(&self.pool, stream_id, fresh).await?;
+                (self.pool.begin().await?, loaded)
+            }
+            Mode::New => {
+                let empty = Loaded {
+                    state: A::State::default(),
+                    head: StreamHead::EMPTY,
+                };
+                (self.pool.begin().await?, empty)
+            }
         };
         let outcome = self
             .decide_and_append::<A>(&mut tx, stream_id, loaded, command, context, meta, hooks, attempt)
@@ -248,19 +292,18 @@ impl Runtime {
             expected: loaded.head,
             events: new_events,
         };
-        let outcome = match append_on(tx, std::slice::from_ref(&append)).await {
+        let state = decided.iter().fold(loaded.state, |s, e| A::evolve(s, e));
+        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
+        let snapshot = SnapshotWrite {
+            state_schema: A::STATE_SCHEMA,
+            state: &state_json,
+        };
+        let outcome = match append_with_snapshot(tx, &append, snapshot).await {
             Ok(outcome) => outcome,
             Err(e) if e.is_retryable() => return Ok(Attempt::Retry),
             Err(e) => return Err(e.into()),
         };
-        let state = decided.iter().fold(loaded.state, |s, e| A::evolve(s, e));
         let head = outcome.heads[0].1;
-        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
-        match save_snapshot(&mut *tx, stream_id, head, A::STATE_SCHEMA, &state_json).await {
-            Ok(()) => {}
-            Err(e) if e.is_retryable() => return Ok(Attempt::Retry),
-            Err(e) => return Err(e.into()),
-        }
         for hook in hooks {
             match hook.apply(tx, &state, &outcome.events).await {
                 Ok(()) => {}

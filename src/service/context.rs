@@ -6,6 +6,8 @@ use shareledger_domain::policy::{EnterprisePolicy, PolicyState};
 use shareledger_domain::quota;
 use shareledger_domain::share::ItemFacts;
 use shareledger_projections::drive_items;
+use sqlx::Row;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 use crate::http::error::ApiError;
@@ -19,25 +21,78 @@ pub async fn policy(state: &AppState, enterprise_id: &str) -> Result<PolicyState
         .state)
 }
 
+/// The policy of a link's enterprise: the snapshot read with the link, or loaded when there was
+/// none (an enterprise that never changed its policy, or a snapshot of an older schema).
+pub async fn link_policy(
+    state: &AppState,
+    link: &crate::service::recipient::link::Link,
+) -> Result<PolicyState, ApiError> {
+    match &link.policy {
+        Some(policy) => Ok(policy.clone()),
+        None => policy(state, &link.enterprise_id).await,
+    }
+}
+
 /// Today's quota day in the policy's time zone, by the service's clock.
 pub fn today(state: &AppState, policy: &PolicyState) -> NaiveDate {
     quota::quota_day(state.clock().now(), quota::time_zone(policy))
 }
 
+/// The enterprise's policy and facts about the named drive items, in one round trip (what a
+/// create decides on). The policy is loaded on its own when it has no current snapshot.
+pub async fn policy_and_items(
+    state: &AppState,
+    enterprise_id: &str,
+    ids: &[Uuid],
+) -> Result<(PolicyState, Vec<ItemFacts>), ApiError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT p.state_schema AS policy_schema, p.state AS policy_state, i.* \
+             FROM (SELECT 1) AS one \
+             LEFT JOIN stream_snapshots p ON p.stream_id = $2 \
+             LEFT JOIN ({}) AS i ON true",
+            drive_items::WITH_DELETED.as_str()
+        )
+    });
+    let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+        .bind(ids)
+        .bind(EnterprisePolicy::stream_id(enterprise_id))
+        .fetch_all(state.pool())
+        .await?;
+    let mut snapshot = None;
+    let mut facts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if snapshot.is_none()
+            && row.try_get::<Option<i32>, _>("policy_schema")? == Some(EnterprisePolicy::STATE_SCHEMA)
+            && let Some(json) = row.try_get::<Option<serde_json::Value>, _>("policy_state")?
+        {
+            snapshot = serde_json::from_value::<PolicyState>(json).ok();
+        }
+        if row.try_get::<Option<Uuid>, _>("item_id")?.is_some() {
+            facts.push(item_fact(drive_items::decode_with_deleted(row)?));
+        }
+    }
+    let policy = match snapshot {
+        Some(policy) => policy,
+        None => policy(state, enterprise_id).await?,
+    };
+    Ok((policy, facts))
+}
+
+fn item_fact((row, under_deleted): (drive_items::DriveItemRow, bool)) -> ItemFacts {
+    ItemFacts {
+        deleted: row.deleted || under_deleted,
+        id: row.id,
+        name: row.name,
+        kind: row.kind,
+        owner_id: row.owner_id,
+    }
+}
+
 /// Facts about the named drive items (unknown ids are simply absent).
 pub async fn item_facts(state: &AppState, ids: &[Uuid]) -> Result<Vec<ItemFacts>, ApiError> {
-    let rows = drive_items::get_many(state.pool(), ids).await?;
-    let deleted = drive_items::deleted_among(state.pool(), ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| ItemFacts {
-            deleted: row.deleted || deleted.contains(&row.id),
-            id: row.id,
-            name: row.name,
-            kind: row.kind,
-            owner_id: row.owner_id,
-        })
-        .collect())
+    let rows = drive_items::get_many_with_deleted(state.pool(), ids).await?;
+    Ok(rows.into_iter().map(item_fact).collect())
 }
 
 /// Facts about a parent folder, when one is named.

@@ -75,6 +75,88 @@ ORDER BY u.ord
 RETURNING global_position, tx_id::text
 "#;
 
+/// One event and the stream's snapshot after it, in one statement: the snapshot row is written
+/// only when the event is (it selects from the insert's result), and only ever moves forward.
+const APPEND_ONE_WITH_SNAPSHOT: &str = r#"
+WITH appended AS (
+    INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
+                        metadata, occurred_at, recorded_at, prev_hash, hash)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+    WHERE $2 = 1 OR EXISTS (
+        SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10)
+    RETURNING global_position, tx_id
+), snapshot AS (
+    INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state)
+    SELECT $1, $2, $11, $12, $13 FROM appended
+    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version,
+        head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema,
+        state = EXCLUDED.state, updated_at = now()
+    WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema
+)
+SELECT global_position, tx_id::text FROM appended
+"#;
+
+/// The state to store as a stream's snapshot beside an append.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotWrite<'a> {
+    pub state_schema: i32,
+    pub state: &'a serde_json::Value,
+}
+
+/// Appends to one stream and stores its snapshot at the new head, atomically. A single event
+/// (the common command) takes one statement; more take the batch statement and the snapshot's.
+pub async fn append_with_snapshot(
+    conn: &mut PgConnection,
+    append: &StreamAppend,
+    snapshot: SnapshotWrite<'_>,
+) -> Result<AppendOutcome, StoreError> {
+    if append.events.len() != 1 {
+        let outcome = append_on(&mut *conn, std::slice::from_ref(append)).await?;
+        if let Some((stream, head)) = outcome.heads.first() {
+            super::save_snapshot(&mut *conn, stream, *head, snapshot.state_schema, snapshot.state).await?;
+        }
+        return Ok(outcome);
+    }
+    let recorded_at = Utc::now().trunc_subsecs(6);
+    let (mut events, heads) = chain_batch(std::slice::from_ref(append), recorded_at)?;
+    let e = &events[0];
+    let rows = sqlx::query(APPEND_ONE_WITH_SNAPSHOT)
+        .bind(&e.stream_id)
+        .bind(e.stream_version)
+        .bind(e.event_id)
+        .bind(&e.event_type)
+        .bind(e.schema_version)
+        .bind(e.payload.value())
+        .bind(e.metadata.value())
+        .bind(e.occurred_at)
+        .bind(e.recorded_at)
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .bind(snapshot.state_schema)
+        .bind(snapshot.state)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|err| classify_insert_error(err, std::slice::from_ref(append)))?;
+    fill_positions(&mut events, rows, std::slice::from_ref(append))?;
+    Ok(AppendOutcome {
+        events,
+        heads,
+        already_stored: false,
+    })
+}
+
+fn fill_positions(events: &mut [StoredEvent], rows: Vec<PgRow>, appends: &[StreamAppend]) -> Result<(), StoreError> {
+    if rows.len() != events.len() {
+        return Err(conflict(appends));
+    }
+    for (event, row) in events.iter_mut().zip(rows) {
+        event.global_position = row.try_get(0)?;
+        let tx: String = row.try_get(1)?;
+        event.tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
+    }
+    Ok(())
+}
+
 /// Chains, hashes and inserts the batch on `conn` (autocommit, or inside the caller's
 /// transaction). Atomic: every event or none.
 pub async fn append_on(conn: &mut PgConnection, appends: &[StreamAppend]) -> Result<AppendOutcome, StoreError> {
@@ -93,14 +175,7 @@ pub async fn append_on(conn: &mut PgConnection, appends: &[StreamAppend]) -> Res
         insert_many(conn, &events).await
     }
     .map_err(|e| classify_insert_error(e, appends))?;
-    if rows.len() != events.len() {
-        return Err(conflict(appends));
-    }
-    for (event, row) in events.iter_mut().zip(rows) {
-        event.global_position = row.try_get(0)?;
-        let tx: String = row.try_get(1)?;
-        event.tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
-    }
+    fill_positions(&mut events, rows, appends)?;
     Ok(AppendOutcome {
         events,
         heads,

@@ -13,7 +13,7 @@ pub mod verify;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use append::{AppendOutcome, StreamAppend, append_on};
+pub use append::{AppendOutcome, SnapshotWrite, StreamAppend, append_on, append_with_snapshot};
 pub use chain::{Hash, ZERO_HASH};
 pub use error::{StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_violation, sqlstate};
 pub use event::{Cursor, EventMetadata, NewEvent, StoredEvent, StreamHead};

@@ -260,7 +260,7 @@ async fn current_session(
     headers: &axum::http::HeaderMap,
 ) -> Option<InSession> {
     let cookie = super::cookie(headers, &session::cookie_name(token))?;
-    access::enter(state, token, req, Some(cookie)).await.ok()
+    access::enter(state, token, req, Some(cookie), None).await.ok()
 }
 
 async fn show_items(
@@ -324,7 +324,7 @@ async fn landing(
     match open::open(&state, &token, &req, user.clone(), request, None).await {
         Ok((session, signed)) => {
             let cookie = session_cookie(&state, &token, &session, &signed);
-            match access::enter(&state, &token, &req, Some(&signed)).await {
+            match access::enter(&state, &token, &req, Some(&signed), None).await {
                 Ok(s) => show_items(&state, &s, &token, &facts, &query, user.as_ref(), &csrf)
                     .await
                     .cookie(cookie),

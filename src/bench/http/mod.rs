@@ -119,7 +119,7 @@ pub async fn run(
         let mut rows = Vec::new();
         for scenario in &selected {
             let measured = match scenario {
-                Scenario::Create => vec![scenarios::create(&mut bench).await?],
+                Scenario::Create => scenarios::create(&mut bench).await?,
                 Scenario::Download => vec![scenarios::download(&mut bench).await?],
                 Scenario::Hot => vec![scenarios::hot(&mut bench).await?],
                 Scenario::MyLinks => vec![scenarios::my_links(&mut bench).await?],

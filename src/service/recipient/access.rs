@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::also::AlsoExecute;
-use super::link::{Link, refusal, resolve};
+use super::link::{Link, refusal, resolve_with_item};
 use super::session::Session;
 use crate::content;
 use crate::http::download::{Disposition, content_disposition, content_response, parse_range, range_not_satisfiable};
@@ -26,23 +26,28 @@ use crate::http::request::RequestMeta;
 use crate::runtime::{CommandMeta, Rejection, TxHook, load};
 use crate::service::context;
 use crate::service::drive::{DriveItemDto, store_content};
-use crate::service::hooks::{InlineProjections, SessionDownloads};
+use crate::service::hooks::InlineProjections;
 use crate::state::AppState;
 
 /// A request inside a share session: the link and its verified session.
 pub struct InSession {
     pub link: Link,
     pub session: Session,
+    /// The chain of the item the request names, read with the link (see `resolve_with_item`).
+    prefetched: Option<(Uuid, Vec<DriveItemRow>)>,
 }
 
-/// Resolves the link and checks the session sent with the request.
+/// Resolves the link and checks the session sent with the request. When the request names an
+/// item, its chain is read in the same round trip as the link.
 pub async fn enter(
     state: &AppState,
     token: &str,
     req: &RequestMeta,
     session: Option<&str>,
+    item: Option<Uuid>,
 ) -> Result<InSession, ApiError> {
-    let link = resolve(state, token, &req.client_key()).await?;
+    let (link, chain) = resolve_with_item(state, token, &req.client_key(), item).await?;
+    let prefetched = item.map(|id| (id, chain));
     let unauthorized =
         |code: &'static str, detail: &str| ApiError::new(axum::http::StatusCode::UNAUTHORIZED, code, detail);
     let Some(token_text) = session else {
@@ -69,7 +74,11 @@ pub async fn enter(
             return Err(invalid());
         }
     }
-    Ok(InSession { link, session })
+    Ok(InSession {
+        link,
+        session,
+        prefetched,
+    })
 }
 
 /// Where an item is, relative to the share: part of it or not, deleted or not.
@@ -84,9 +93,12 @@ fn access_facts(link: &Link, chain: &[DriveItemRow], id: Uuid) -> ItemAccess {
     }
 }
 
-async fn item(state: &AppState, link: &Link, id: Uuid) -> Result<(ItemAccess, Option<DriveItemRow>), ApiError> {
-    let chain = drive_items::chain(state.pool(), id).await?;
-    let facts = access_facts(link, &chain, id);
+async fn item(state: &AppState, s: &InSession, id: Uuid) -> Result<(ItemAccess, Option<DriveItemRow>), ApiError> {
+    let chain = match &s.prefetched {
+        Some((prefetched, chain)) if *prefetched == id => chain.clone(),
+        _ => drive_items::chain(state.pool(), id).await?,
+    };
+    let facts = access_facts(&s.link, &chain, id);
     Ok((facts, chain.into_iter().next()))
 }
 
@@ -106,7 +118,7 @@ fn access(s: &InSession, operation: Operation, item: Option<ItemAccess>) -> Acce
 
 async fn context_for(state: &AppState, link: &Link, actor: Option<Actor>) -> Result<ShareContext, ApiError> {
     let now = state.clock().now();
-    let policy = context::policy(state, &link.enterprise_id).await?;
+    let policy = context::link_policy(state, link).await?;
     Ok(ShareContext {
         now,
         actor,
@@ -142,11 +154,7 @@ async fn run(
         metadata: req.for_visitor(&s.session.vis),
         occurred_at: ctx.now,
     };
-    let downloads = SessionDownloads {
-        share_id: s.link.share_id,
-        at: ctx.now,
-    };
-    let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections, &downloads];
+    let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections];
     hooks.extend_from_slice(extra);
     let stream = Share::stream_id(&s.link.share_id.to_string());
     let done = match state
@@ -201,7 +209,7 @@ fn link_item(row: DriveItemRow, deleted: bool) -> LinkItem {
 pub async fn list(state: &AppState, s: &InSession, parent: Option<Uuid>) -> Result<LinkListing, ApiError> {
     let folder = match parent {
         Some(id) => {
-            let (facts, _) = item(state, &s.link, id).await?;
+            let (facts, _) = item(state, s, id).await?;
             let mut cmd = access(s, Operation::List, Some(facts.clone()));
             cmd.counted = false;
             check_only(state, s, &cmd).await?;
@@ -220,15 +228,11 @@ pub async fn list(state: &AppState, s: &InSession, parent: Option<Uuid>) -> Resu
     let items = match folder {
         None => {
             let ids: Vec<Uuid> = s.link.items.iter().map(|i| i.id).collect();
-            let rows = drive_items::get_many(state.pool(), &ids).await?;
-            let deleted = drive_items::deleted_among(state.pool(), &ids).await?;
+            let rows = drive_items::get_many_with_deleted(state.pool(), &ids).await?;
             // Keep the share's own order.
             ids.iter()
-                .filter_map(|id| rows.iter().find(|r| r.id == *id).cloned())
-                .map(|row| {
-                    let gone = deleted.contains(&row.id);
-                    link_item(row, gone)
-                })
+                .filter_map(|id| rows.iter().find(|(r, _)| r.id == *id).cloned())
+                .map(|(row, gone)| link_item(row, gone))
                 .collect()
         }
         Some(id) => drive_items::list_children(state.pool(), &s.link.owner_id, Some(id), false)
@@ -252,7 +256,7 @@ pub async fn read(
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, ApiError> {
-    let (facts, row) = item(state, &s.link, id).await?;
+    let (facts, row) = item(state, s, id).await?;
     let size = row
         .as_ref()
         .and_then(|r| r.size)
@@ -345,7 +349,7 @@ async fn discard(state: &AppState, key: &str) {
 
 /// Saves a copy of a shared file into the signed-in recipient's own drive.
 pub async fn save(state: &AppState, s: &InSession, req: &RequestMeta, id: Uuid) -> Result<DriveItemDto, ApiError> {
-    let (facts, row) = item(state, &s.link, id).await?;
+    let (facts, row) = item(state, s, id).await?;
     let new_id = Uuid::now_v7();
     let mut cmd = access(s, Operation::Save, Some(facts));
     cmd.new_item = Some(new_id);
@@ -436,7 +440,7 @@ where
         },
     };
     validate_name(&name).map_err(|e| ApiError::refused(&e))?;
-    let (facts, _) = item(state, &s.link, folder_id).await?;
+    let (facts, _) = item(state, s, folder_id).await?;
     let new_id = Uuid::now_v7();
     let mut cmd = access(s, Operation::Upload, Some(facts.clone()));
     cmd.new_item = Some(new_id);
@@ -503,7 +507,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let (facts, _) = item(state, &s.link, id).await?;
+    let (facts, _) = item(state, s, id).await?;
     let mut cmd = access(s, Operation::Edit, Some(facts));
     let mut probe = cmd.clone();
     probe.counted = false;

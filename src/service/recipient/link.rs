@@ -4,8 +4,12 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shareledger_domain::Aggregate;
+use shareledger_domain::policy::{EnterprisePolicy, PolicyState};
 use shareledger_domain::share::{RefusalReason, SharedItem};
+use shareledger_projections::drive_items::{self, DriveItemRow};
 use sqlx::Row;
+use std::sync::LazyLock;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -24,6 +28,9 @@ pub struct Link {
     pub items: Vec<SharedItem>,
     pub code_hash: Option<String>,
     pub code_version: u32,
+    /// The enterprise's policy as its snapshot held it when the link was resolved (read in the
+    /// same query); `None` when there is no current snapshot, and the policy is loaded instead.
+    pub policy: Option<PolicyState>,
 }
 
 /// The same answer for an unknown and a malformed token: nothing to tell them apart.
@@ -65,6 +72,45 @@ pub fn refusal(reason: RefusalReason, retry_after: Option<u64>) -> ApiError {
 /// Finds the share of a link token. Unknown tokens count against the client's guessing budget;
 /// a client over it gets 429 for every token until the window passes.
 pub async fn resolve(state: &AppState, token: &str, client: &str) -> Result<Link, ApiError> {
+    Ok(resolve_with_item(state, token, client, None).await?.0)
+}
+
+/// The statement behind `resolve_with_item`: the link, its enterprise's policy snapshot and,
+/// when an item is named, the item and the folders above it (nearest first), as one row per
+/// level (or one row with no item when none is named or found).
+static RESOLVE: LazyLock<String> = LazyLock::new(|| {
+    let prefixed = drive_items::COLUMNS
+        .split(", ")
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let columns = drive_items::COLUMNS;
+    format!(
+        "WITH RECURSIVE link AS ( \
+             SELECT s.share_id AS link_share_id, s.code_hash AS link_code_hash, \
+                    s.code_version AS link_code_version, m.owner_id AS link_owner_id, \
+                    m.enterprise_id AS link_enterprise_id, m.items AS link_items, \
+                    p.state_schema AS link_policy_schema, p.state AS link_policy \
+             FROM share_secrets s JOIN my_share_links m USING (share_id) \
+             LEFT JOIN stream_snapshots p ON p.stream_id = $2 || m.enterprise_id \
+             WHERE s.token_hash = $1), \
+         up AS ( \
+             SELECT {columns}, 0 AS depth FROM drive_items WHERE item_id = $3 AND EXISTS (SELECT 1 FROM link) \
+             UNION ALL \
+             SELECT {prefixed}, up.depth + 1 FROM drive_items d JOIN up ON d.item_id = up.parent_id \
+             WHERE up.depth < 64) \
+         SELECT link.*, up.* FROM link LEFT JOIN up ON true ORDER BY up.depth"
+    )
+});
+
+/// `resolve`, and in the same round trip the chain of `item` (the item, then the folders above
+/// it, nearest first; empty when it does not exist), which every request on an item needs.
+pub async fn resolve_with_item(
+    state: &AppState,
+    token: &str,
+    client: &str,
+    item: Option<Uuid>,
+) -> Result<(Link, Vec<DriveItemRow>), ApiError> {
     let guessing = || {
         too_many(
             "too_many_requests",
@@ -79,28 +125,40 @@ pub async fn resolve(state: &AppState, token: &str, client: &str) -> Result<Link
         state.throttles().guesses.hit(client);
         return Err(unknown_link());
     }
-    let row = sqlx::query(
-        "SELECT s.share_id, s.code_hash, s.code_version, m.owner_id, m.enterprise_id, m.items \
-         FROM share_secrets s JOIN my_share_links m USING (share_id) WHERE s.token_hash = $1",
-    )
-    .bind(&token_hash(token)[..])
-    .fetch_optional(state.pool())
-    .await?;
-    let Some(row) = row else {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(RESOLVE.as_str()))
+        .bind(&token_hash(token)[..])
+        .bind(format!("{}-", EnterprisePolicy::STREAM_PREFIX))
+        .bind(item)
+        .fetch_all(state.pool())
+        .await?;
+    let Some(row) = rows.first() else {
         if let Some(wait) = state.throttles().guesses.hit(client) {
             return Err(guessing().with_retry_after(wait));
         }
         return Err(unknown_link());
     };
-    Ok(Link {
+    let policy_schema: Option<i32> = row.try_get("link_policy_schema")?;
+    let policy: Option<serde_json::Value> = row.try_get("link_policy")?;
+    let link = Link {
         token: token.to_owned(),
-        share_id: row.try_get(0)?,
-        code_hash: row.try_get(1)?,
-        code_version: u32::try_from(row.try_get::<i32, _>(2)?).unwrap_or(0),
-        owner_id: row.try_get(3)?,
-        enterprise_id: row.try_get(4)?,
-        items: serde_json::from_value(row.try_get(5)?).unwrap_or_default(),
-    })
+        share_id: row.try_get("link_share_id")?,
+        code_hash: row.try_get("link_code_hash")?,
+        code_version: u32::try_from(row.try_get::<i32, _>("link_code_version")?).unwrap_or(0),
+        owner_id: row.try_get("link_owner_id")?,
+        enterprise_id: row.try_get("link_enterprise_id")?,
+        items: serde_json::from_value(row.try_get("link_items")?).unwrap_or_default(),
+        policy: match (policy_schema, policy) {
+            (Some(EnterprisePolicy::STATE_SCHEMA), Some(state)) => serde_json::from_value(state).ok(),
+            _ => None,
+        },
+    };
+    let mut chain = Vec::new();
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("item_id")?.is_some() {
+            chain.push(drive_items::decode(row)?);
+        }
+    }
+    Ok((link, chain))
 }
 
 /// What anyone holding the link may know before opening it.

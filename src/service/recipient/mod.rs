@@ -45,7 +45,7 @@ pub async fn report(
         },
     };
     let now = state.clock().now();
-    let policy = crate::service::context::policy(state, &link.enterprise_id).await?;
+    let policy = crate::service::context::link_policy(state, &link).await?;
     let ctx = shareledger_domain::share::ShareContext {
         now,
         actor,

@@ -160,7 +160,7 @@ pub async fn open(
     };
     let (code, retry_after) = check_code(state, &link, body.code.as_deref(), &client).await?;
     let now = state.clock().now();
-    let policy = context::policy(state, &link.enterprise_id).await?;
+    let policy = context::link_policy(state, &link).await?;
     // Signed-in visitors count distinct shares a day against their own enterprise's quota.
     let access_quota = match &actor {
         Some(a) => {

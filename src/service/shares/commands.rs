@@ -95,12 +95,12 @@ pub async fn create(
         return Err(conflicting("Give `access_code` or `generate_access_code`, not both."));
     }
     let now = state.clock().now();
-    let policy = context::policy(state, &actor.enterprise_id).await?;
-    let items = if body.items.len() <= MAX_ITEMS {
-        context::item_facts(state, &body.items).await?
+    let ids = if body.items.len() <= MAX_ITEMS {
+        &body.items[..]
     } else {
-        Vec::new()
+        &[]
     };
+    let (policy, items) = context::policy_and_items(state, &actor.enterprise_id, ids).await?;
     let code = if body.generate_access_code {
         Some(CodeInput {
             code: codes::generate(),
@@ -181,7 +181,7 @@ pub async fn create(
     let stream = Share::stream_id(&share_id.to_string());
     match state
         .runtime()
-        .execute::<Share>(&stream, &command, &ctx, &command_meta(actor, req, now), &hooks)
+        .execute_new::<Share>(&stream, &command, &ctx, &command_meta(actor, req, now), &hooks)
         .await?
     {
         Ok(done) => Ok(Outcome {
