@@ -31,6 +31,7 @@ struct Inner {
     content: ContentStore,
     throttles: crate::service::recipient::throttle::Throttles,
     runners: crate::service::runners::Runners,
+    combiner: crate::service::recipient::combine::Combiner,
     connect: sqlx::postgres::PgConnectOptions,
 }
 
@@ -69,11 +70,17 @@ impl AppState {
                 content,
                 throttles: Default::default(),
                 runners: Default::default(),
+                combiner: Default::default(),
                 connect: pool.connect_options().as_ref().clone(),
                 config,
                 pool,
             }),
         })
+    }
+
+    /// Concurrent accesses to one share, written together.
+    pub fn combiner(&self) -> &crate::service::recipient::combine::Combiner {
+        &self.inner.combiner
     }
 
     pub fn config(&self) -> &Config {

@@ -240,3 +240,54 @@ async fn a_stream_named_as_new_that_exists_is_decided_again_on_its_events() {
         (2, serde_json::json!(4))
     );
 }
+
+#[tokio::test]
+async fn a_batch_is_decided_in_order_in_one_transaction_and_refusals_append_nothing() {
+    use shareledger::runtime::BatchItem;
+    let db = TestDb::new().await;
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    runtime
+        .execute::<Counter>("counter-b", &2, &10, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    // 2 + 3 + 4 = 9; the 5 would pass 10 and is refused, the 1 after it still fits.
+    let (commands, limit, m) = ([3u32, 4, 5, 1], 10u32, meta());
+    let items: Vec<BatchItem<'_, Counter>> = commands
+        .iter()
+        .map(|command| BatchItem {
+            command,
+            context: &limit,
+            meta: &m,
+        })
+        .collect();
+    let outcomes = runtime
+        .execute_locked_batch::<Counter>("counter-b", &items, &[])
+        .await
+        .unwrap();
+    let versions: Vec<Result<Vec<i64>, ()>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(events) => Ok(events.iter().map(|e| e.stream_version).collect()),
+            Err(Rejection::Domain(LimitReached)) => Err(()),
+            Err(other) => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(versions, vec![Ok(vec![2]), Ok(vec![3]), Err(()), Ok(vec![4])]);
+    let events = read_stream(&db.pool, "counter-b", 0).await.unwrap();
+    assert_eq!(events.len(), 4);
+    let tx_ids: std::collections::BTreeSet<u64> = events[1..].iter().map(|e| e.tx_id).collect();
+    assert_eq!(tx_ids.len(), 1, "the batch's events were appended by one transaction");
+    let snapshot = load_snapshot(&db.pool, "counter-b", false).await.unwrap().unwrap();
+    assert_eq!(
+        (snapshot.head.version, snapshot.state["value"].clone()),
+        (4, serde_json::json!(10))
+    );
+    // A batch whose every command is refused appends nothing.
+    let none = runtime
+        .execute_locked_batch::<Counter>("counter-b", &items[..1], &[])
+        .await
+        .unwrap();
+    assert!(matches!(none[..], [Err(Rejection::Domain(LimitReached))]));
+    assert_eq!(read_stream(&db.pool, "counter-b", 0).await.unwrap().len(), 4);
+}

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 pub type ApiResult<T, E = ApiError> = Result<T, E>;
 
 /// An error answered as a problem document.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,

@@ -154,21 +154,27 @@ async fn run(
         metadata: req.for_visitor(&s.session.vis),
         occurred_at: ctx.now,
     };
-    let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections];
-    hooks.extend_from_slice(extra);
     let stream = Share::stream_id(&s.link.share_id.to_string());
-    let done = match state
-        .runtime()
-        .execute_locked::<Share>(&stream, &ShareCommand::Access(cmd), &ctx, &meta, &hooks)
-        .await?
-    {
-        Ok(done) => done,
-        Err(Rejection::Hook { code, detail }) => {
-            return Err(ApiError::new(axum::http::StatusCode::CONFLICT, code, detail));
+    let command = ShareCommand::Access(cmd);
+    let events = if extra.is_empty() {
+        // Concurrent accesses to one share share a transaction (see `combine`).
+        super::combine::record(state, stream, command, ctx, meta).await?
+    } else {
+        let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections];
+        hooks.extend_from_slice(extra);
+        match state
+            .runtime()
+            .execute_locked::<Share>(&stream, &command, &ctx, &meta, &hooks)
+            .await?
+        {
+            Ok(done) => done.events,
+            Err(Rejection::Hook { code, detail }) => {
+                return Err(ApiError::new(axum::http::StatusCode::CONFLICT, code, detail));
+            }
+            Err(other) => return Err(other.into()),
         }
-        Err(other) => return Err(other.into()),
     };
-    match done.events.first().map(|e| e.decode::<ShareEvent>()) {
+    match events.first().map(|e| e.decode::<ShareEvent>()) {
         Some(Ok(ShareEvent::AccessRefused { reason, .. })) => Err(refusal(reason, None)),
         _ => Ok(()),
     }
