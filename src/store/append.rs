@@ -120,18 +120,7 @@ pub async fn append_with_snapshot(
     let recorded_at = Utc::now().trunc_subsecs(6);
     let (mut events, heads) = chain_batch(std::slice::from_ref(append), recorded_at)?;
     let e = &events[0];
-    let rows = sqlx::query(APPEND_ONE_WITH_SNAPSHOT)
-        .bind(&e.stream_id)
-        .bind(e.stream_version)
-        .bind(e.event_id)
-        .bind(&e.event_type)
-        .bind(e.schema_version)
-        .bind(e.payload.value())
-        .bind(e.metadata.value())
-        .bind(e.occurred_at)
-        .bind(e.recorded_at)
-        .bind(&e.prev_hash[..])
-        .bind(&e.hash[..])
+    let rows = bind_event(sqlx::query(APPEND_ONE_WITH_SNAPSHOT), e)
         .bind(snapshot.state_schema)
         .bind(snapshot.state)
         .fetch_all(&mut *conn)
@@ -236,8 +225,9 @@ fn chain_batch(
     Ok((events, heads))
 }
 
-async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRow>, sqlx::Error> {
-    sqlx::query(APPEND_ONE)
+/// An event's columns as `$1`..`$11`, in the order of `APPEND_ONE`.
+fn bind_event<'q>(query: PgQuery<'q>, e: &'q StoredEvent) -> PgQuery<'q> {
+    query
         .bind(&e.stream_id)
         .bind(e.stream_version)
         .bind(e.event_id)
@@ -249,8 +239,12 @@ async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRo
         .bind(e.recorded_at)
         .bind(&e.prev_hash[..])
         .bind(&e.hash[..])
-        .fetch_all(conn)
-        .await
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRow>, sqlx::Error> {
+    bind_event(sqlx::query(APPEND_ONE), e).fetch_all(conn).await
 }
 
 async fn insert_many(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<Vec<PgRow>, sqlx::Error> {
