@@ -299,35 +299,22 @@ impl Runtime {
             expected: loaded.head,
             events: new_events,
         };
-        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
-        let snapshot = SnapshotWrite {
-            state_schema: A::STATE_SCHEMA,
-            state: &state_json,
-        };
-        let outcome = match append_with_snapshot(&mut tx, &append, snapshot).await {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_retryable() => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        for hook in hooks {
-            match hook.apply(&mut tx, &state, &outcome.events).await {
-                Ok(()) => {}
-                Err(HookError::Refused { code, detail }) => {
-                    let refused = items
-                        .iter()
-                        .map(|_| {
-                            Err(Rejection::Hook {
-                                code,
-                                detail: detail.clone(),
-                            })
+        let outcome = match append_and_apply::<A>(&mut tx, &append, &state, hooks).await? {
+            Written::Done(outcome) => outcome,
+            Written::Retry => return Ok(None),
+            Written::Refused { code, detail } => {
+                let refused = items
+                    .iter()
+                    .map(|_| {
+                        Err(Rejection::Hook {
+                            code,
+                            detail: detail.clone(),
                         })
-                        .collect();
-                    return Ok(Some((refused, None)));
-                }
-                Err(HookError::Store(e)) if e.is_retryable() => return Ok(None),
-                Err(HookError::Store(e)) => return Err(e.into()),
+                    })
+                    .collect();
+                return Ok(Some((refused, None)));
             }
-        }
+        };
         tx.commit().await?;
         let cursor = outcome.last_cursor();
         let outcomes = spans
@@ -413,27 +400,12 @@ impl Runtime {
             events: new_events,
         };
         let state = decided.iter().fold(loaded.state, |s, e| A::evolve(s, e));
-        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
-        let snapshot = SnapshotWrite {
-            state_schema: A::STATE_SCHEMA,
-            state: &state_json,
-        };
-        let outcome = match append_with_snapshot(tx, &append, snapshot).await {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_retryable() => return Ok(Attempt::Retry),
-            Err(e) => return Err(e.into()),
+        let outcome = match append_and_apply::<A>(tx, &append, &state, hooks).await? {
+            Written::Done(outcome) => outcome,
+            Written::Retry => return Ok(Attempt::Retry),
+            Written::Refused { code, detail } => return Ok(Attempt::Done(Err(Rejection::Hook { code, detail }))),
         };
         let head = outcome.heads[0].1;
-        for hook in hooks {
-            match hook.apply(tx, &state, &outcome.events).await {
-                Ok(()) => {}
-                Err(HookError::Refused { code, detail }) => {
-                    return Ok(Attempt::Done(Err(Rejection::Hook { code, detail })));
-                }
-                Err(HookError::Store(e)) if e.is_retryable() => return Ok(Attempt::Retry),
-                Err(HookError::Store(e)) => return Err(e.into()),
-            }
-        }
         Ok(Attempt::Done(Ok(Executed {
             state,
             events: outcome.events,
@@ -441,4 +413,44 @@ impl Runtime {
             attempts: attempt,
         })))
     }
+}
+
+/// How the append and its hooks ended inside a command's transaction.
+enum Written {
+    Done(crate::store::AppendOutcome),
+    /// A conflict or a retryable database error: try again on fresh state.
+    Retry,
+    Refused {
+        code: &'static str,
+        detail: String,
+    },
+}
+
+/// Appends the events with the stream's new snapshot, then runs the hooks on them: the step
+/// every command path shares, single or batched.
+async fn append_and_apply<A: Aggregate>(
+    tx: &mut PgConnection,
+    append: &StreamAppend,
+    state: &A::State,
+    hooks: &[&dyn TxHook<A>],
+) -> Result<Written, RuntimeError> {
+    let state_json = serde_json::to_value(state).map_err(RuntimeError::State)?;
+    let snapshot = SnapshotWrite {
+        state_schema: A::STATE_SCHEMA,
+        state: &state_json,
+    };
+    let outcome = match append_with_snapshot(&mut *tx, append, snapshot).await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_retryable() => return Ok(Written::Retry),
+        Err(e) => return Err(e.into()),
+    };
+    for hook in hooks {
+        match hook.apply(&mut *tx, state, &outcome.events).await {
+            Ok(()) => {}
+            Err(HookError::Refused { code, detail }) => return Ok(Written::Refused { code, detail }),
+            Err(HookError::Store(e)) if e.is_retryable() => return Ok(Written::Retry),
+            Err(HookError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Ok(Written::Done(outcome))
 }

@@ -89,12 +89,6 @@ fn item_fact((row, under_deleted): (drive_items::DriveItemRow, bool)) -> ItemFac
     }
 }
 
-/// Facts about the named drive items (unknown ids are simply absent).
-pub async fn item_facts(state: &AppState, ids: &[Uuid]) -> Result<Vec<ItemFacts>, ApiError> {
-    let rows = drive_items::get_many_with_deleted(state.pool(), ids).await?;
-    Ok(rows.into_iter().map(item_fact).collect())
-}
-
 /// Facts about a parent folder, when one is named.
 pub async fn parent_facts(
     state: &AppState,
