@@ -256,15 +256,13 @@ async fn a_batch_is_decided_in_order_in_one_transaction_and_refusals_append_noth
     let items: Vec<BatchItem<'_, Counter>> = commands
         .iter()
         .map(|command| BatchItem {
+            stream_id: "counter-b",
             command,
             context: &limit,
             meta: &m,
         })
         .collect();
-    let outcomes = runtime
-        .execute_locked_batch::<Counter>("counter-b", &items, &[])
-        .await
-        .unwrap();
+    let outcomes = runtime.execute_batch::<Counter>(&items, &[]).await.unwrap();
     let versions: Vec<Result<Vec<i64>, ()>> = outcomes
         .iter()
         .map(|o| match o {
@@ -284,10 +282,127 @@ async fn a_batch_is_decided_in_order_in_one_transaction_and_refusals_append_noth
         (4, serde_json::json!(10))
     );
     // A batch whose every command is refused appends nothing.
-    let none = runtime
-        .execute_locked_batch::<Counter>("counter-b", &items[..1], &[])
-        .await
-        .unwrap();
+    let none = runtime.execute_batch::<Counter>(&items[..1], &[]).await.unwrap();
     assert!(matches!(none[..], [Err(Rejection::Domain(LimitReached))]));
     assert_eq!(read_stream(&db.pool, "counter-b", 0).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_batch_over_several_streams_keeps_each_limit_and_commits_once() {
+    use shareledger::runtime::BatchItem;
+    let db = TestDb::new().await;
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    // counter-x has a snapshot at 8; counter-y and counter-z are new.
+    runtime
+        .execute::<Counter>("counter-x", &8, &10, &meta(), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    let (limit, m) = (10u32, meta());
+    let asks = [
+        ("counter-x", 2u32),
+        ("counter-y", 6),
+        ("counter-x", 1), // 8 + 2 + 1 > 10: refused
+        ("counter-y", 4),
+        ("counter-z", 11), // over the limit on its own: refused
+        ("counter-y", 1),  // 6 + 4 + 1 > 10: refused
+    ];
+    let items: Vec<BatchItem<'_, Counter>> = asks
+        .iter()
+        .map(|(stream_id, by)| BatchItem {
+            stream_id,
+            command: by,
+            context: &limit,
+            meta: &m,
+        })
+        .collect();
+    let outcomes = runtime.execute_batch::<Counter>(&items, &[]).await.unwrap();
+    let got: Vec<Option<(String, i64)>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(events) => {
+                assert_eq!(events.len(), 1);
+                Some((events[0].stream_id.clone(), events[0].stream_version))
+            }
+            Err(Rejection::Domain(LimitReached)) => None,
+            Err(other) => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            Some(("counter-x".to_owned(), 2)),
+            Some(("counter-y".to_owned(), 1)),
+            None,
+            Some(("counter-y".to_owned(), 2)),
+            None,
+            None,
+        ]
+    );
+    let x = read_stream(&db.pool, "counter-x", 1).await.unwrap();
+    let y = read_stream(&db.pool, "counter-y", 0).await.unwrap();
+    let tx_ids: std::collections::BTreeSet<u64> = x.iter().chain(&y).map(|e| e.tx_id).collect();
+    assert_eq!(
+        (x.len(), y.len(), tx_ids.len()),
+        (1, 2, 1),
+        "one transaction for both streams"
+    );
+    assert!(read_stream(&db.pool, "counter-z", 0).await.unwrap().is_empty());
+    for (stream, version, value) in [("counter-x", 2, 10), ("counter-y", 2, 10)] {
+        let snapshot = load_snapshot(&db.pool, stream, false).await.unwrap().unwrap();
+        assert_eq!(
+            (snapshot.head.version, snapshot.state["value"].clone()),
+            (version, serde_json::json!(value)),
+            "{stream}"
+        );
+    }
+    assert!(load_snapshot(&db.pool, "counter-z", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn batches_over_the_same_streams_in_opposite_orders_neither_deadlock_nor_pass_a_limit() {
+    use shareledger::runtime::BatchItem;
+    let db = TestDb::with_pool_size(20).await;
+    // One try each: a deadlock (or a stale read) would be an error, not a silent retry.
+    let once = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), once);
+    let streams = ["counter-p", "counter-q", "counter-r", "counter-s"];
+    let limit = 30u32;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let runtime = runtime.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut order = streams.to_vec();
+            if i % 2 == 1 {
+                order.reverse();
+            }
+            order.rotate_left(i % 4);
+            let (m, by) = (meta(), 1u32);
+            let items: Vec<BatchItem<'_, Counter>> = order
+                .iter()
+                .map(|stream_id| BatchItem {
+                    stream_id,
+                    command: &by,
+                    context: &limit,
+                    meta: &m,
+                })
+                .collect();
+            runtime.execute_batch::<Counter>(&items, &[]).await.unwrap()
+        }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        granted += task.await.unwrap().iter().filter(|o| o.is_ok()).count();
+    }
+    assert_eq!(granted, 24 * 4, "every increment fits under the limit");
+    for stream in streams {
+        let events = read_stream(&db.pool, stream, 0).await.unwrap();
+        let versions: Vec<i64> = events.iter().map(|e| e.stream_version).collect();
+        assert_eq!(versions, (1..=24).collect::<Vec<i64>>(), "{stream}");
+        let snapshot = load_snapshot(&db.pool, stream, false).await.unwrap().unwrap();
+        assert_eq!(snapshot.state["value"], serde_json::json!(24), "{stream}");
+    }
 }

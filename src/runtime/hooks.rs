@@ -33,3 +33,10 @@ pub trait TxHook<A: Aggregate>: Send + Sync {
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), HookError>>;
 }
+
+/// Runs inside a batch's transaction (`Runtime::execute_batch`), once for all its events, of
+/// every stream in it: work that needs the events, not the streams' states.
+pub trait EventsHook: Send + Sync {
+    fn apply<'a>(&'a self, tx: &'a mut PgConnection, events: &'a [StoredEvent])
+    -> BoxFuture<'a, Result<(), HookError>>;
+}

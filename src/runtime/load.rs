@@ -34,7 +34,7 @@ pub async fn load_locked<A: Aggregate>(
     complete::<A>(&mut *tx, stream_id, snapshot, fresh).await
 }
 
-async fn complete<'c, A: Aggregate>(
+pub(super) async fn complete<'c, A: Aggregate>(
     db: impl PgExecutor<'c>,
     stream_id: &str,
     snapshot: Option<Snapshot>,

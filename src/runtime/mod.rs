@@ -7,6 +7,7 @@
 //! - `execute_locked`: for hot streams. Takes the stream's snapshot row lock first, so writers of
 //!   one stream queue in PostgreSQL instead of conflicting and retrying.
 
+mod batch;
 mod hooks;
 mod load;
 pub mod position;
@@ -21,7 +22,8 @@ use crate::store::{
     append_with_snapshot,
 };
 
-pub use hooks::{HookError, TxHook};
+pub use batch::{BatchItem, BatchOutcome};
+pub use hooks::{EventsHook, HookError, TxHook};
 pub use load::{Loaded, load, load_locked};
 pub use retry::RetryPolicy;
 
@@ -95,17 +97,6 @@ pub struct Runtime {
     store: EventStore,
     retry: RetryPolicy,
 }
-
-/// One command of a batch (`Runtime::execute_locked_batch`): what it asks, the facts it is
-/// decided on, and who asks.
-pub struct BatchItem<'a, A: Aggregate> {
-    pub command: &'a A::Command,
-    pub context: &'a A::Context,
-    pub meta: &'a CommandMeta,
-}
-
-/// One command's outcome in a batch: the events it appended (possibly none), or its refusal.
-pub type BatchOutcome<A> = Result<Vec<StoredEvent>, Rejection<<A as Aggregate>::Error>>;
 
 /// How a try loads the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,102 +217,6 @@ impl Runtime {
         Err(RuntimeError::Contention {
             attempts: self.retry.max_attempts,
         })
-    }
-
-    /// Several commands on one stream in one transaction, under the stream's lock: each is
-    /// decided in order on the state the ones before it left, their events are appended
-    /// together with one snapshot, the hooks see them all, and one commit answers them all.
-    /// What a hot stream's concurrent writers cost then grows with the transactions, not with
-    /// the commands. A refused command appends nothing and does not stop the others; a hook's
-    /// refusal refuses the whole batch.
-    #[tracing::instrument(skip_all, fields(stream.id = %stream_id, batch = items.len()))]
-    pub async fn execute_locked_batch<A: Aggregate>(
-        &self,
-        stream_id: &str,
-        items: &[BatchItem<'_, A>],
-        hooks: &[&dyn TxHook<A>],
-    ) -> Result<Vec<BatchOutcome<A>>, RuntimeError> {
-        let mut fresh = false;
-        for attempt in 1..=self.retry.max_attempts {
-            match self.batch_attempt::<A>(stream_id, items, hooks, fresh).await {
-                Ok(Some((outcomes, cursor))) => {
-                    if let Some(cursor) = cursor {
-                        self.store.committed();
-                        position::record(cursor);
-                    }
-                    return Ok(outcomes);
-                }
-                Ok(None) => {}
-                Err(RuntimeError::Store(e)) if e.is_retryable() => {}
-                Err(e) => return Err(e),
-            }
-            fresh = true;
-            self.retry.backoff(attempt).await;
-        }
-        Err(RuntimeError::Contention {
-            attempts: self.retry.max_attempts,
-        })
-    }
-
-    /// One try of a batch; `None`: retry.
-    #[allow(clippy::type_complexity)]
-    async fn batch_attempt<A: Aggregate>(
-        &self,
-        stream_id: &str,
-        items: &[BatchItem<'_, A>],
-        hooks: &[&dyn TxHook<A>],
-        fresh: bool,
-    ) -> Result<Option<(Vec<BatchOutcome<A>>, Option<Cursor>)>, RuntimeError> {
-        let mut tx = self.pool.begin().await?;
-        let loaded = load_locked::<A>(&mut tx, stream_id, fresh).await?;
-        let mut state = loaded.state;
-        let mut new_events = Vec::new();
-        let mut spans = Vec::with_capacity(items.len());
-        for item in items {
-            match A::decide(&state, item.command, item.context) {
-                Ok(events) => {
-                    let start = new_events.len();
-                    for event in &events {
-                        new_events.push(NewEvent::from_domain(event, &item.meta.metadata, item.meta.occurred_at));
-                        state = A::evolve(state, event);
-                    }
-                    spans.push(Ok(start..new_events.len()));
-                }
-                Err(e) => spans.push(Err(Rejection::Domain(e))),
-            }
-        }
-        if new_events.is_empty() {
-            let outcomes = spans.into_iter().map(|span| span.map(|_| Vec::new())).collect();
-            return Ok(Some((outcomes, None)));
-        }
-        let append = StreamAppend {
-            stream_id: stream_id.to_owned(),
-            expected: loaded.head,
-            events: new_events,
-        };
-        let outcome = match append_and_apply::<A>(&mut tx, &append, &state, hooks).await? {
-            Written::Done(outcome) => outcome,
-            Written::Retry => return Ok(None),
-            Written::Refused { code, detail } => {
-                let refused = items
-                    .iter()
-                    .map(|_| {
-                        Err(Rejection::Hook {
-                            code,
-                            detail: detail.clone(),
-                        })
-                    })
-                    .collect();
-                return Ok(Some((refused, None)));
-            }
-        };
-        tx.commit().await?;
-        let cursor = outcome.last_cursor();
-        let outcomes = spans
-            .into_iter()
-            .map(|span| span.map(|range| outcome.events[range].to_vec()))
-            .collect();
-        Ok(Some((outcomes, cursor)))
     }
 
     /// One try: load (locked or not), decide, append, commit.
@@ -445,12 +340,19 @@ async fn append_and_apply<A: Aggregate>(
         Err(e) => return Err(e.into()),
     };
     for hook in hooks {
-        match hook.apply(&mut *tx, state, &outcome.events).await {
-            Ok(()) => {}
-            Err(HookError::Refused { code, detail }) => return Ok(Written::Refused { code, detail }),
-            Err(HookError::Store(e)) if e.is_retryable() => return Ok(Written::Retry),
-            Err(HookError::Store(e)) => return Err(e.into()),
+        if let Some(stop) = after_hook(hook.apply(&mut *tx, state, &outcome.events).await)? {
+            return Ok(stop);
         }
     }
     Ok(Written::Done(outcome))
+}
+
+/// What a hook's result means for the command: go on (`None`), or stop here.
+fn after_hook(result: Result<(), HookError>) -> Result<Option<Written>, RuntimeError> {
+    match result {
+        Ok(()) => Ok(None),
+        Err(HookError::Refused { code, detail }) => Ok(Some(Written::Refused { code, detail })),
+        Err(HookError::Store(e)) if e.is_retryable() => Ok(Some(Written::Retry)),
+        Err(HookError::Store(e)) => Err(e.into()),
+    }
 }

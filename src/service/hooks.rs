@@ -7,7 +7,7 @@ use shareledger_domain::quota::QuotaKind;
 use shareledger_projections::{ProjectionError, drive_items, my_share_links, quota_usage};
 use sqlx::PgConnection;
 
-use crate::runtime::{HookError, TxHook};
+use crate::runtime::{EventsHook, HookError, TxHook};
 use crate::store::{StoreError, StoredEvent};
 
 /// Applies every inline projection (My Share Links, drive items) to the new events.
@@ -20,6 +20,19 @@ fn projection_error(e: ProjectionError) -> HookError {
     }
 }
 
+impl EventsHook for InlineProjections {
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), HookError>> {
+        Box::pin(async move {
+            my_share_links::apply(tx, events).await.map_err(projection_error)?;
+            drive_items::apply(tx, events).await.map_err(projection_error)
+        })
+    }
+}
+
 impl<A: Aggregate> TxHook<A> for InlineProjections {
     fn apply<'a>(
         &'a self,
@@ -27,10 +40,7 @@ impl<A: Aggregate> TxHook<A> for InlineProjections {
         _: &'a A::State,
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), HookError>> {
-        Box::pin(async move {
-            my_share_links::apply(tx, events).await.map_err(projection_error)?;
-            drive_items::apply(tx, events).await.map_err(projection_error)
-        })
+        EventsHook::apply(self, tx, events)
     }
 }
 

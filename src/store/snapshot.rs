@@ -73,3 +73,73 @@ pub async fn save_snapshot<'c>(
     .await?;
     Ok(())
 }
+
+/// Takes the locks of several streams (the lock `load_snapshot` takes with `lock`) until the
+/// transaction ends, in one order every caller shares, so two batches never wait on each other
+/// in a cycle. A statement of its own: what is read after it sees every writer that held a lock.
+pub async fn lock_streams(conn: &mut sqlx::PgConnection, stream_ids: &[&str]) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock(k)) FROM ( \
+             SELECT hashtextextended(s, 7) AS k FROM unnest($1::text[]) AS u(s) ORDER BY 1 OFFSET 0) AS sorted",
+    )
+    .bind(stream_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The snapshots of several streams, by stream id (a stream without one is absent).
+pub async fn load_snapshots<'c>(
+    db: impl PgExecutor<'c>,
+    stream_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Snapshot>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT stream_id, version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = ANY($1)",
+    )
+    .bind(stream_ids)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let snapshot = Snapshot {
+                head: StreamHead {
+                    version: row.try_get(1)?,
+                    hash: to_hash(row.try_get(2)?)?,
+                },
+                state_schema: row.try_get(3)?,
+                state: row.try_get(4)?,
+            };
+            Ok((row.try_get(0)?, snapshot))
+        })
+        .collect()
+}
+
+/// One stream's state to store at its new head (`save_snapshots`).
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotRow<'a> {
+    pub stream_id: &'a str,
+    pub head: StreamHead,
+    pub state_schema: i32,
+    pub state: &'a Value,
+}
+
+/// Stores several streams' states in one statement, each only moving forward (as
+/// `save_snapshot`). Each stream appears at most once.
+pub async fn save_snapshots<'c>(db: impl PgExecutor<'c>, rows: &[SnapshotRow<'_>]) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state) \
+         SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::jsonb[]) \
+         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
+             head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema, \
+             state = EXCLUDED.state, updated_at = now() \
+         WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema",
+    )
+    .bind(rows.iter().map(|r| r.stream_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.head.version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.head.hash.to_vec()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.state_schema).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,38 +1,54 @@
-//! Concurrent accesses to one share, written together. While one transaction records an access
-//! under the share's lock, the accesses that arrive queue here; the next transaction records all
-//! of them (one lock, one snapshot read, one append, one counters update, one commit), each
-//! decided in order on the state the ones before it left, so limits stay exact. A share with one
-//! visitor at a time still takes one transaction per access.
+//! Concurrent accesses, written together. While a transaction records accesses, the ones that
+//! arrive queue here, whatever share they are for; the next transaction records all of them
+//! (each share's lock once, one snapshot read, one append, one snapshot write, one counters
+//! update, one commit: `Runtime::execute_batch`), each decided in order on the state the ones
+//! before it on its share left, so limits stay exact. With one visitor at a time an access
+//! still takes a transaction of its own, at once.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use shareledger_domain::share::{Share, ShareCommand, ShareContext};
 use tokio::sync::oneshot;
 
 use crate::http::error::ApiError;
-use crate::runtime::{BatchItem, CommandMeta, Rejection, position};
+use crate::runtime::{BatchItem, BatchOutcome, CommandMeta, Rejection, position};
 use crate::service::hooks::InlineProjections;
 use crate::state::AppState;
 use crate::store::StoredEvent;
 
 /// An access waiting for its transaction.
 struct Pending {
+    stream: String,
     command: ShareCommand,
     context: ShareContext,
     meta: CommandMeta,
     reply: oneshot::Sender<Result<Vec<StoredEvent>, ApiError>>,
 }
 
-/// The queues, by share stream. A stream has an entry while a writer task is draining it.
+/// Transactions writing accesses at once. More than one, so a transaction waiting on a lock
+/// (another instance's writer, an owner's change) does not hold up every share; few, so the
+/// accesses that arrive meanwhile queue and are written together.
+const WRITERS: usize = 2;
+/// The most accesses one transaction writes.
+const MOST_PER_BATCH: usize = 256;
+
+/// The accesses waiting, and how many writer tasks are running.
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Pending>,
+    writers: usize,
+}
+
+/// The queue of accesses, shared by every share.
 #[derive(Default)]
 pub struct Combiner {
-    queues: Mutex<HashMap<String, Vec<Pending>>>,
+    queue: Mutex<Queue>,
 }
 
 impl Combiner {
-    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Pending>>> {
-        self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -48,26 +64,23 @@ pub async fn record(
 ) -> Result<Vec<StoredEvent>, ApiError> {
     let (reply, answer) = oneshot::channel();
     let pending = Pending {
+        stream,
         command,
         context,
         meta,
         reply,
     };
-    let lead = {
-        let mut queues = state.combiner().queues();
-        match queues.get_mut(&stream) {
-            Some(queue) => {
-                queue.push(pending);
-                false
-            }
-            None => {
-                queues.insert(stream.clone(), vec![pending]);
-                true
-            }
+    let start = {
+        let mut queue = state.combiner().queue();
+        queue.pending.push_back(pending);
+        let start = queue.writers < WRITERS;
+        if start {
+            queue.writers += 1;
         }
+        start
     };
-    if lead {
-        tokio::spawn(drain(state.clone(), stream));
+    if start {
+        tokio::spawn(write(state.clone()));
     }
     let events = answer.await.unwrap_or_else(|_| {
         Err(ApiError::internal(anyhow::anyhow!(
@@ -81,73 +94,102 @@ pub async fn record(
     Ok(events)
 }
 
-/// Writes the stream's queue, batch after batch, until it is empty.
-async fn drain(state: AppState, stream: String) {
+/// Writes the queue, batch after batch, until it is empty.
+async fn write(state: AppState) {
     let mut guard = Leave {
         state: &state,
-        stream: &stream,
         done: false,
     };
     loop {
-        let batch = {
-            let mut queues = state.combiner().queues();
-            let batch = queues.get_mut(&stream).map(std::mem::take).unwrap_or_default();
-            if batch.is_empty() {
-                queues.remove(&stream);
+        let batch: Vec<Pending> = {
+            let mut queue = state.combiner().queue();
+            let n = queue.pending.len().min(MOST_PER_BATCH);
+            if n == 0 {
+                queue.writers -= 1;
+                guard.done = true;
+                return;
             }
-            batch
+            queue.pending.drain(..n).collect()
         };
-        if batch.is_empty() {
-            guard.done = true;
-            return;
-        }
-        let items: Vec<BatchItem<'_, Share>> = batch
-            .iter()
-            .map(|p| BatchItem {
-                command: &p.command,
-                context: &p.context,
-                meta: &p.meta,
-            })
-            .collect();
-        let written = state
-            .runtime()
-            .execute_locked_batch::<Share>(&stream, &items, &[&InlineProjections])
-            .await;
-        drop(items);
-        match written {
-            Ok(outcomes) => {
-                for (pending, outcome) in batch.into_iter().zip(outcomes) {
-                    let answer = outcome.map_err(|rejection| match rejection {
-                        Rejection::Hook { code, detail } => {
-                            ApiError::new(axum::http::StatusCode::CONFLICT, code, detail)
-                        }
-                        other => other.into(),
-                    });
-                    let _ = pending.reply.send(answer);
-                }
-            }
-            Err(e) => {
-                let error = ApiError::from(e);
+        match write_batch(&state, &batch).await {
+            Ok(outcomes) => answer(batch, outcomes),
+            Err(_) if batch.iter().any(|p| p.stream != batch[0].stream) => {
+                // Something about one share (a state that cannot be read, say) must not fail
+                // the others': each share's accesses are written on their own.
+                let mut by_stream: Vec<Vec<Pending>> = Vec::new();
                 for pending in batch {
-                    let _ = pending.reply.send(Err(error.clone()));
+                    match by_stream.iter_mut().find(|group| group[0].stream == pending.stream) {
+                        Some(group) => group.push(pending),
+                        None => by_stream.push(vec![pending]),
+                    }
+                }
+                for group in by_stream {
+                    match write_batch(&state, &group).await {
+                        Ok(outcomes) => answer(group, outcomes),
+                        Err(e) => fail(group, e),
+                    }
                 }
             }
+            Err(e) => fail(batch, e),
         }
     }
 }
 
-/// Should a writer task panic, its stream's queue goes with it (the waiting requests get an
-/// error) instead of staying behind with no writer.
+async fn write_batch(state: &AppState, batch: &[Pending]) -> Result<Vec<BatchOutcome<Share>>, ApiError> {
+    let items: Vec<BatchItem<'_, Share>> = batch
+        .iter()
+        .map(|p| BatchItem {
+            stream_id: &p.stream,
+            command: &p.command,
+            context: &p.context,
+            meta: &p.meta,
+        })
+        .collect();
+    Ok(state
+        .runtime()
+        .execute_batch::<Share>(&items, &[&InlineProjections])
+        .await?)
+}
+
+fn answer(batch: Vec<Pending>, outcomes: Vec<BatchOutcome<Share>>) {
+    for (pending, outcome) in batch.into_iter().zip(outcomes) {
+        let answer = outcome.map_err(|rejection| match rejection {
+            Rejection::Hook { code, detail } => ApiError::new(axum::http::StatusCode::CONFLICT, code, detail),
+            other => other.into(),
+        });
+        let _ = pending.reply.send(answer);
+    }
+}
+
+fn fail(batch: Vec<Pending>, error: ApiError) {
+    for pending in batch {
+        let _ = pending.reply.send(Err(error.clone()));
+    }
+}
+
+/// Should a writer task panic (its batch's requests then get an error), it no longer counts as
+/// running, and the accesses queued behind it get a writer.
 struct Leave<'a> {
     state: &'a AppState,
-    stream: &'a str,
     done: bool,
 }
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.state.combiner().queues().remove(self.stream);
+        if self.done {
+            return;
+        }
+        let restart = {
+            let mut queue = self.state.combiner().queue();
+            queue.writers -= 1;
+            let restart = !queue.pending.is_empty();
+            if restart {
+                queue.writers += 1;
+            }
+            restart
+        };
+        if restart {
+            tokio::spawn(write(self.state.clone()));
         }
     }
 }
