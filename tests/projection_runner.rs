@@ -100,6 +100,7 @@ fn runner(db: &TestDb) -> (Runner, Arc<Mutex<RunnerStatus>>) {
             projection: projection::find("audit_index").unwrap(),
             connect: db.connect.clone(),
             batch: 7,
+            gather: Duration::from_millis(10),
             standby_poll: Duration::from_millis(50),
             status: status.clone(),
         },

@@ -106,6 +106,10 @@ pub struct Runner {
     pub projection: &'static dyn Projection,
     pub connect: PgConnectOptions,
     pub batch: i64,
+    /// While commits keep coming, at most one step per `gather`: the events of the commits in
+    /// between are applied together, instead of a transaction per commit. After a quiet spell
+    /// the first commit is applied at once.
+    pub gather: Duration,
     pub standby_poll: Duration,
     pub status: StatusHandle,
 }
@@ -154,14 +158,22 @@ impl Runner {
             s.last_error = None;
         });
         tracing::info!(projection = self.projection.name(), "projection runner active");
+        let mut last_step: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(last) = last_step {
+                tokio::time::sleep_until(last + self.gather).await;
+            }
+            last_step = Some(tokio::time::Instant::now());
             let applied = step(&mut conn, self.projection, self.batch).await?;
             if applied > 0 {
                 self.set(|s| {
                     s.batches += 1;
                     s.events += applied as u64;
                 });
-            } else {
+            }
+            // A full batch: more are waiting. Otherwise this step read up to the newest commit
+            // (or a gap, whose commit wakes us): wait for the next.
+            if (applied as i64) < self.batch {
                 wait.wait().await;
             }
         }
