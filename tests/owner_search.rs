@@ -166,3 +166,36 @@ async fn a_thousand_shares_are_found_exactly_by_name_time_and_status_across_page
     let got = page_through(&t, &alice, "status=all&order_by=created&order=asc").await;
     assert_eq!(got, made.iter().map(|m| m.id).collect::<Vec<_>>());
 }
+
+/// A substring search among an owner's many shares goes through the trigram index even right
+/// after the shares were made (no vacuum in between): the index has no pending list that would
+/// price it out and make the search walk every share.
+#[tokio::test]
+async fn a_name_search_uses_the_trigram_index_right_after_many_creates() {
+    let db = shareledger::testkit::TestDb::new().await;
+    let rows = sqlx::query(
+        "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
+             item_count, permissions, scope, limits, has_code, autofill_code, status, created_at, updated_at, \
+             last_position) \
+         SELECT gen_random_uuid(), 'owner-many', 'Owner', 'ent', 'share ' || g, '', '[]', 1, '{}', 'anyone', \
+             '{}', false, false, 'active', now() + g * interval '1 ms', now(), g \
+         FROM generate_series(0, 9999) AS g",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.rows_affected(), 10_000);
+    sqlx::query("ANALYZE my_share_links").execute(&db.pool).await.unwrap();
+    let plan: Value = sqlx::query_scalar(
+        "EXPLAIN (FORMAT JSON) SELECT share_id FROM my_share_links \
+         WHERE owner_id = 'owner-many' AND name ILIKE '%share 123%' ESCAPE '\\' AND status = 'active' \
+         ORDER BY created_at DESC, share_id DESC LIMIT 21",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        plan.to_string().contains("my_share_links_name_trgm_idx"),
+        "the search walks the shares instead: {plan:#}"
+    );
+}
