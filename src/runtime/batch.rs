@@ -46,26 +46,14 @@ impl Runtime {
         items: &[BatchItem<'_, A>],
         hooks: &[&dyn EventsHook],
     ) -> Result<Vec<BatchOutcome<A>>, RuntimeError> {
-        let mut fresh = false;
-        for attempt in 1..=self.retry.max_attempts {
-            match self.batch_attempt::<A>(items, hooks, fresh).await {
-                Ok(Some((outcomes, cursor))) => {
-                    if let Some(cursor) = cursor {
-                        self.store.committed();
-                        position::record(cursor);
-                    }
-                    return Ok(outcomes);
-                }
-                Ok(None) => {}
-                Err(RuntimeError::Store(e)) if e.is_retryable() => {}
-                Err(e) => return Err(e),
-            }
-            fresh = true;
-            self.retry.backoff(attempt).await;
+        let (outcomes, cursor) = self
+            .retrying(|fresh, _| self.batch_attempt::<A>(items, hooks, fresh))
+            .await?;
+        if let Some(cursor) = cursor {
+            self.store.committed();
+            position::record(cursor);
         }
-        Err(RuntimeError::Contention {
-            attempts: self.retry.max_attempts,
-        })
+        Ok(outcomes)
     }
 
     async fn batch_attempt<A: Aggregate>(

@@ -187,32 +187,49 @@ impl Runtime {
         hooks: &[&dyn TxHook<A>],
         mode: Mode,
     ) -> CommandResult<A> {
-        let mut fresh = false;
-        for attempt in 1..=self.retry.max_attempts {
-            // A new stream is assumed empty only on the first try.
-            let mode = if mode == Mode::New && fresh {
-                Mode::Optimistic
-            } else {
-                mode
-            };
-            let outcome = self
-                .attempt::<A>(stream_id, command, context, meta, hooks, mode, fresh, attempt)
-                .await;
-            match outcome {
-                Ok(Attempt::Done(Ok(done))) => {
-                    if let Some(cursor) = done.cursor() {
-                        self.store.committed();
-                        position::record(cursor);
-                    }
-                    return Ok(Ok(done));
+        let decided = self
+            .retrying(|fresh, attempt| {
+                // A new stream is assumed empty only on the first try.
+                let mode = if mode == Mode::New && fresh {
+                    Mode::Optimistic
+                } else {
+                    mode
+                };
+                let outcome = self.attempt::<A>(stream_id, command, context, meta, hooks, mode, fresh, attempt);
+                async move {
+                    Ok(match outcome.await? {
+                        Attempt::Done(decided) => Some(decided),
+                        Attempt::Retry => None,
+                    })
                 }
-                Ok(Attempt::Done(Err(rejection))) => return Ok(Err(rejection)),
-                Ok(Attempt::Retry) => {}
+            })
+            .await?;
+        if let Ok(done) = &decided
+            && let Some(cursor) = done.cursor()
+        {
+            self.store.committed();
+            position::record(cursor);
+        }
+        Ok(decided)
+    }
+
+    /// Runs `attempt` (told whether to read fresh state, and its number) until it answers
+    /// (`Some`): again after a conflict (`None`) or a retryable database error, with backoff, up
+    /// to the policy's attempts; then `Contention`.
+    async fn retrying<T, F>(&self, mut attempt: impl FnMut(bool, u32) -> F) -> Result<T, RuntimeError>
+    where
+        F: std::future::Future<Output = Result<Option<T>, RuntimeError>>,
+    {
+        let mut fresh = false;
+        for n in 1..=self.retry.max_attempts {
+            match attempt(fresh, n).await {
+                Ok(Some(answer)) => return Ok(answer),
+                Ok(None) => {}
                 Err(RuntimeError::Store(e)) if e.is_retryable() => {}
                 Err(e) => return Err(e),
             }
             fresh = true;
-            self.retry.backoff(attempt).await;
+            self.retry.backoff(n).await;
         }
         Err(RuntimeError::Contention {
             attempts: self.retry.max_attempts,
