@@ -15,7 +15,7 @@ use shareledger_domain::Aggregate;
 use super::load::{Loaded, complete};
 use super::{CommandMeta, EventsHook, Rejection, Runtime, RuntimeError, Written, after_hook, position};
 use crate::store::{
-    AppendOutcome, Cursor, NewEvent, SnapshotRow, StoredEvent, StreamAppend, append_on, load_snapshots, lock_streams,
+    AppendOutcome, Cursor, NewEvent, SnapshotRow, StoredEvent, StreamAppend, append_on, lock_and_load_snapshots,
     save_snapshots,
 };
 
@@ -71,8 +71,7 @@ impl Runtime {
             });
         }
         let mut tx = self.pool.begin().await?;
-        lock_streams(&mut tx, &streams).await?;
-        let mut snapshots = load_snapshots(&mut *tx, &streams).await?;
+        let mut snapshots = lock_and_load_snapshots(&mut tx, &streams).await?;
         let mut loaded: Vec<Loaded<A::State>> = Vec::with_capacity(streams.len());
         for stream in &streams {
             loaded.push(complete::<A>(&mut *tx, stream, snapshots.remove(*stream), fresh).await?);

@@ -22,7 +22,7 @@ pub use read::{
     LogError, decode_event, events_by_id, read_all, read_all_committed, read_stream, read_stream_until, stream_all,
     stream_head, visible_head,
 };
-pub use snapshot::{Snapshot, SnapshotRow, load_snapshot, load_snapshots, lock_streams, save_snapshot, save_snapshots};
+pub use snapshot::{Snapshot, SnapshotRow, load_snapshot, lock_and_load_snapshots, save_snapshot, save_snapshots};
 
 /// The log, reached through a connection pool.
 #[derive(Clone, Debug)]

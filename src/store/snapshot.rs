@@ -20,20 +20,25 @@ pub struct Snapshot {
 /// ends (the hot-stream path: writers of one stream queue here instead of conflicting).
 ///
 /// The lock is a transaction-scoped advisory lock keyed by the stream id, taken in the same
-/// statement: unlike a row lock it exists before the stream's first event (so first writers
-/// queue too) and writes nothing to the table.
+/// round trip (`lock_and_read_snapshots`, migration 0010): unlike a row lock it exists before the
+/// stream's first event (so first writers queue too) and writes nothing to the table; and the
+/// read after it sees what the lock's previous holder committed.
 pub async fn load_snapshot<'c>(
     db: impl PgExecutor<'c>,
     stream_id: &str,
     lock: bool,
 ) -> Result<Option<Snapshot>, StoreError> {
-    let sql = if lock {
-        "SELECT s.version, s.head_hash, s.state_schema, s.state          FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 7))) AS locked          LEFT JOIN stream_snapshots s ON s.stream_id = $1"
+    let row = if lock {
+        sqlx::query("SELECT version, head_hash, state_schema, state FROM lock_and_read_snapshots(ARRAY[$1])")
+            .bind(stream_id)
+            .fetch_optional(db)
+            .await?
     } else {
-        "SELECT version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = $1"
+        sqlx::query("SELECT version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = $1")
+            .bind(stream_id)
+            .fetch_optional(db)
+            .await?
     };
-    let row = sqlx::query(sql).bind(stream_id).fetch_optional(db).await?;
-    let row = row.filter(|r| r.try_get::<Option<i64>, _>(0).ok().flatten().is_some());
     row.map(|row| {
         Ok(Snapshot {
             head: StreamHead {
@@ -76,29 +81,17 @@ pub async fn save_snapshot<'c>(
 
 /// Takes the locks of several streams (the lock `load_snapshot` takes with `lock`) until the
 /// transaction ends, in one order every caller shares, so two batches never wait on each other
-/// in a cycle. A statement of its own: what is read after it sees every writer that held a lock.
-pub async fn lock_streams(conn: &mut sqlx::PgConnection, stream_ids: &[&str]) -> Result<(), StoreError> {
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock(k)) FROM ( \
-             SELECT hashtextextended(s, 7) AS k FROM unnest($1::text[]) AS u(s) ORDER BY 1 OFFSET 0) AS sorted",
-    )
-    .bind(stream_ids)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The snapshots of several streams, by stream id (a stream without one is absent).
-pub async fn load_snapshots<'c>(
-    db: impl PgExecutor<'c>,
+/// in a cycle; then reads their snapshots, current as of after the locks (by stream id; a
+/// stream without one is absent). One round trip (`lock_and_read_snapshots`, migration 0010).
+pub async fn lock_and_load_snapshots(
+    conn: &mut sqlx::PgConnection,
     stream_ids: &[&str],
 ) -> Result<std::collections::HashMap<String, Snapshot>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT stream_id, version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = ANY($1)",
-    )
-    .bind(stream_ids)
-    .fetch_all(db)
-    .await?;
+    let rows =
+        sqlx::query("SELECT stream_id, version, head_hash, state_schema, state FROM lock_and_read_snapshots($1)")
+            .bind(stream_ids)
+            .fetch_all(conn)
+            .await?;
     rows.into_iter()
         .map(|row| {
             let snapshot = Snapshot {
