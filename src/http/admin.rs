@@ -87,6 +87,7 @@ async fn put_policy(
 #[into_params(parameter_in = Query)]
 struct QuotaParams {
     /// YYYY-MM-DD in the enterprise's time zone (default: today).
+    #[param(format = Date)]
     date: Option<String>,
 }
 

@@ -55,7 +55,7 @@ pub(crate) fn keyed<T: serde::Serialize>(
 
 /// Create a share link.
 #[utoipa::path(post, path = "/api/v1/shares", tag = "shares", request_body = CreateShareRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first outcome")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first outcome", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created", body = ShareDetails),
         (status = 422, description = "Invalid settings", body = Problem),
@@ -118,7 +118,7 @@ async fn change_share(
 
 /// Cancel a share for good.
 #[utoipa::path(post, path = "/api/v1/shares/{id}/cancel", tag = "shares", params(("id" = Uuid, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first outcome")),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the first outcome", pattern = "^[!-~]{1,255}$")),
     request_body(content = Option<CancelRequest>),
     responses(
         (status = 200, description = "Cancelled"),

@@ -93,6 +93,7 @@ pub struct AuditQuery {
     #[param(rename = "type")]
     pub types: Option<String>,
     /// `granted`, `refused`, or `refused:<reason>` (recipient operations).
+    #[param(pattern = "^(granted|refused|refused:[a-z_]+)$")]
     pub outcome: Option<String>,
     /// Recorded at or after this instant (RFC 3339).
     pub from: Option<DateTime<Utc>>,
@@ -103,6 +104,7 @@ pub struct AuditQuery {
     /// Continue after this cursor (`next_cursor` of the previous page).
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100). Streams (NDJSON, CSV) ignore it.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

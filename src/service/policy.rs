@@ -58,7 +58,9 @@ pub struct PolicyChangeRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub custom_domain: Option<Option<String>>,
+    /// Shares a user may create (and open) a day, 1 to 1,000,000.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub daily_quota: Option<u32>,
     #[serde(default)]
     pub time_zone: Option<String>,

@@ -228,12 +228,15 @@ pub struct SharePage {
 #[serde(deny_unknown_fields)]
 pub struct CreateShareRequest {
     /// 1 to 100 drive items (files or folders) of yours.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<Uuid>,
     /// At most 128 characters; default: the first item's name.
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub name: Option<String>,
     /// At most 1024 characters.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub message: Option<String>,
     /// Default: preview and download.
     #[serde(default)]
@@ -246,6 +249,7 @@ pub struct CreateShareRequest {
     pub expires_at: Option<DateTime<Utc>>,
     /// 4 to 64 visible ASCII characters, taken exactly as given.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{4,64}$")]
     pub access_code: Option<String>,
     /// Let the service generate a code (instead of `access_code`).
     #[serde(default)]
@@ -261,9 +265,13 @@ pub struct CreateShareRequest {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeShareRequest {
+    /// At most 128 characters.
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub name: Option<String>,
+    /// At most 1024 characters.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub message: Option<String>,
     #[serde(default)]
     pub permissions: Option<PermissionsDto>,
@@ -273,8 +281,9 @@ pub struct ChangeShareRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
-    /// A new access code.
+    /// A new access code: 4 to 64 visible ASCII characters, taken exactly as given.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{4,64}$")]
     pub access_code: Option<String>,
     /// Generate a new access code.
     #[serde(default)]
@@ -311,6 +320,7 @@ pub struct CancelRequest {
 #[serde(deny_unknown_fields)]
 pub struct BulkCancelRequest {
     /// 1 to 100 share ids.
+    #[schema(min_items = 1, max_items = 100)]
     pub ids: Vec<Uuid>,
 }
 

@@ -67,12 +67,16 @@ pub struct ListParams {
     /// Created before this instant.
     pub created_before: Option<DateTime<Utc>>,
     /// `active` (default), `expired`, `cancelled` or `all`.
+    #[param(pattern = "^(active|expired|cancelled|all)$")]
     pub status: Option<String>,
     /// `created` (default), `updated` or `name`.
+    #[param(pattern = "^(created|updated|name)$")]
     pub order_by: Option<String>,
     /// `desc` (default) or `asc`.
+    #[param(pattern = "^(desc|asc)$")]
     pub order: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
