@@ -99,3 +99,45 @@ async fn no_download_is_committed_after_a_racing_cancel() {
         .await;
     assert_eq!(later_downloads, 0);
 }
+
+/// Accesses to different shares are written together; a share whose stored state cannot be
+/// read fails its own accesses, never those it was batched with.
+#[tokio::test]
+async fn a_share_that_cannot_be_read_fails_only_its_own_accesses() {
+    let t = Arc::new(TestApp::with_pool(30).await);
+    let alice = t.user("alice");
+    let file = t.upload(&alice, "a.txt", b"fine", None).await;
+    let (_, good) = t.shared_link(&alice, &[file], json!({})).await;
+    let (broken_share, broken) = t.shared_link(&alice, &[file], json!({})).await;
+    let (good_session, broken_session) = (t.session(&good, None, None).await, t.session(&broken, None, None).await);
+    // The broken share's snapshot no longer decodes (same schema version, wrong shape).
+    let damaged = sqlx::query("UPDATE stream_snapshots SET state = '{\"share\": 5}' WHERE stream_id = $1")
+        .bind(format!("share-{broken_share}"))
+        .execute(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(damaged.rows_affected(), 1);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (t, link, session) = if i % 2 == 0 {
+            (t.clone(), good.clone(), good_session.clone())
+        } else {
+            (t.clone(), broken.clone(), broken_session.clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            let reply = t
+                .as_recipient("GET", &format!("/api/v1/links/{link}/items/{file}/download"), &session)
+                .await;
+            (i % 2 == 0, reply.status)
+        }));
+    }
+    let (mut good_ok, mut broken_failed) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (true, StatusCode::OK) => good_ok += 1,
+            (false, status) if status.is_server_error() => broken_failed += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((good_ok, broken_failed), (20, 20));
+}

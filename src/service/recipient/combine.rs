@@ -113,9 +113,13 @@ async fn write(state: AppState) {
         };
         match write_batch(&state, &batch).await {
             Ok(outcomes) => answer(batch, outcomes),
-            Err(_) if batch.iter().any(|p| p.stream != batch[0].stream) => {
+            Err(e)
+                if e.status != axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    && batch.iter().any(|p| p.stream != batch[0].stream) =>
+            {
                 // Something about one share (a state that cannot be read, say) must not fail
-                // the others': each share's accesses are written on their own.
+                // the others': each share's accesses are written on their own. (Not when the
+                // database is away: that would only fail each of them again, one by one.)
                 let mut by_stream: Vec<Vec<Pending>> = Vec::new();
                 for pending in batch {
                     match by_stream.iter_mut().find(|group| group[0].stream == pending.stream) {
