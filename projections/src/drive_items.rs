@@ -240,18 +240,32 @@ pub fn decode_with_deleted(row: &PgRow) -> Result<(DriveItemRow, bool), sqlx::Er
 
 /// The item and the folders above it, nearest first (at most 64 levels).
 pub async fn chain<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Vec<DriveItemRow>, sqlx::Error> {
-    let sql = format!(
-        "WITH RECURSIVE up AS ( \
-             SELECT {COLUMNS}, 0 AS depth FROM drive_items WHERE item_id = $1 \
-             UNION ALL \
-             SELECT {prefixed}, up.depth + 1 FROM drive_items d JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64) \
-         SELECT {COLUMNS} FROM up ORDER BY depth",
-        prefixed = COLUMNS
-            .split(", ")
-            .map(|c| format!("d.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(db).await?;
+    static CHAIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH RECURSIVE {} SELECT {COLUMNS} FROM up ORDER BY depth",
+            chain_cte("item_id = $1")
+        )
+    });
+    let rows = sqlx::query(sqlx::AssertSqlSafe(CHAIN.as_str()))
+        .bind(id)
+        .fetch_all(db)
+        .await?;
     rows.iter().map(decode).collect()
+}
+
+/// The recursive CTE `up` behind `chain`, to be used in other queries (after `WITH RECURSIVE`):
+/// the item `start` selects (a condition on `drive_items`), then the folders above it, each
+/// with every column and its `depth` (0 for the item).
+pub fn chain_cte(start: &str) -> String {
+    let prefixed = COLUMNS
+        .split(", ")
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "up AS ( \
+             SELECT {COLUMNS}, 0 AS depth FROM drive_items WHERE {start} \
+             UNION ALL \
+             SELECT {prefixed}, up.depth + 1 FROM drive_items d JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64)"
+    )
 }

@@ -79,12 +79,6 @@ pub async fn resolve(state: &AppState, token: &str, client: &str) -> Result<Link
 /// when an item is named, the item and the folders above it (nearest first), as one row per
 /// level (or one row with no item when none is named or found).
 static RESOLVE: LazyLock<String> = LazyLock::new(|| {
-    let prefixed = drive_items::COLUMNS
-        .split(", ")
-        .map(|c| format!("d.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let columns = drive_items::COLUMNS;
     format!(
         "WITH RECURSIVE link AS ( \
              SELECT s.share_id AS link_share_id, s.code_hash AS link_code_hash, \
@@ -94,12 +88,9 @@ static RESOLVE: LazyLock<String> = LazyLock::new(|| {
              FROM share_secrets s JOIN my_share_links m USING (share_id) \
              LEFT JOIN stream_snapshots p ON p.stream_id = $2 || m.enterprise_id \
              WHERE s.token_hash = $1), \
-         up AS ( \
-             SELECT {columns}, 0 AS depth FROM drive_items WHERE item_id = $3 AND EXISTS (SELECT 1 FROM link) \
-             UNION ALL \
-             SELECT {prefixed}, up.depth + 1 FROM drive_items d JOIN up ON d.item_id = up.parent_id \
-             WHERE up.depth < 64) \
-         SELECT link.*, up.* FROM link LEFT JOIN up ON true ORDER BY up.depth"
+         {} \
+         SELECT link.*, up.* FROM link LEFT JOIN up ON true ORDER BY up.depth",
+        drive_items::chain_cte("item_id = $3 AND EXISTS (SELECT 1 FROM link)")
     )
 });
 
