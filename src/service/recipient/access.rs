@@ -268,8 +268,9 @@ pub async fn read(
         .and_then(|r| r.size)
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);
-    let range = parse_range(headers, size).ok().flatten();
-    let unsatisfiable = parse_range(headers, size).is_err();
+    let parsed = parse_range(headers, size);
+    let unsatisfiable = parsed.is_err();
+    let range = parsed.ok().flatten();
     let mut cmd = access(s, operation, Some(facts));
     cmd.bytes = Some(range.as_ref().map_or(size, |r| r.end - r.start));
     if head {
