@@ -147,13 +147,6 @@ pub async fn get<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<Option<DriveIt
     row.as_ref().map(decode).transpose()
 }
 
-/// Several items by id (any order; unknown ids are simply absent).
-pub async fn get_many<'c>(db: impl PgExecutor<'c>, ids: &[Uuid]) -> Result<Vec<DriveItemRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM drive_items WHERE item_id = ANY($1)");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(db).await?;
-    rows.iter().map(decode).collect()
-}
-
 /// The children of `parent` (the top level when `None`) in `owner_id`'s drive, folders first,
 /// then by name; deleted items only when asked for.
 pub async fn list_children<'c>(
@@ -176,38 +169,8 @@ pub async fn list_children<'c>(
     rows.iter().map(decode).collect()
 }
 
-/// Whether the item or any folder above it is deleted (a deleted folder hides its content).
-pub async fn deleted_or_inside_deleted<'c>(db: impl PgExecutor<'c>, id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH RECURSIVE up(item_id, parent_id, deleted, depth) AS ( \
-             SELECT item_id, parent_id, deleted, 0 FROM drive_items WHERE item_id = $1 \
-             UNION ALL \
-             SELECT d.item_id, d.parent_id, d.deleted, up.depth + 1 FROM drive_items d \
-             JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64) \
-         SELECT coalesce(bool_or(deleted), true) FROM up",
-    )
-    .bind(id)
-    .fetch_one(db)
-    .await
-}
-
-/// Of these items, the ones deleted or inside a deleted folder.
-pub async fn deleted_among<'c>(db: impl PgExecutor<'c>, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH RECURSIVE up(start, item_id, parent_id, deleted, depth) AS ( \
-             SELECT item_id, item_id, parent_id, deleted, 0 FROM drive_items WHERE item_id = ANY($1) \
-             UNION ALL \
-             SELECT up.start, d.item_id, d.parent_id, d.deleted, up.depth + 1 FROM drive_items d \
-             JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64) \
-         SELECT start FROM up GROUP BY start HAVING bool_or(deleted)",
-    )
-    .bind(ids)
-    .fetch_all(db)
-    .await
-}
-
-/// The named items (unknown ids are absent), each with whether it or a folder above it is
-/// deleted: `get_many` and `deleted_among` in one round trip.
+/// The named items (any order; unknown ids are absent), each with whether it or a folder above
+/// it is deleted (a deleted folder hides its content), in one round trip.
 pub async fn get_many_with_deleted<'c>(
     db: impl PgExecutor<'c>,
     ids: &[Uuid],

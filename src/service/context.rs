@@ -95,14 +95,13 @@ pub async fn parent_facts(
     parent: Option<Uuid>,
 ) -> Result<Option<shareledger_domain::drive::ParentFacts>, ApiError> {
     let Some(id) = parent else { return Ok(None) };
-    let Some(row) = drive_items::get(state.pool(), id).await? else {
+    let Some((row, under_deleted)) = drive_items::get_many_with_deleted(state.pool(), &[id]).await?.pop() else {
         return Ok(None);
     };
-    let deleted = row.deleted || !drive_items::deleted_among(state.pool(), &[id]).await?.is_empty();
     Ok(Some(shareledger_domain::drive::ParentFacts {
         id,
         owner_id: row.owner_id,
         kind: row.kind,
-        deleted,
+        deleted: row.deleted || under_deleted,
     }))
 }
