@@ -33,6 +33,15 @@ pub async fn link_policy(
     }
 }
 
+/// A policy from its snapshot's columns, read beside something else; `None` when there is no
+/// snapshot or it is of another schema (the caller then loads the policy with `policy`).
+pub fn policy_snapshot(schema: Option<i32>, state: Option<serde_json::Value>) -> Option<PolicyState> {
+    match (schema, state) {
+        (Some(EnterprisePolicy::STATE_SCHEMA), Some(state)) => serde_json::from_value(state).ok(),
+        _ => None,
+    }
+}
+
 /// Today's quota day in the policy's time zone, by the service's clock.
 pub fn today(state: &AppState, policy: &PolicyState) -> NaiveDate {
     quota::quota_day(state.clock().now(), quota::time_zone(policy))
@@ -62,11 +71,8 @@ pub async fn policy_and_items(
     let mut snapshot = None;
     let mut facts = Vec::with_capacity(rows.len());
     for row in &rows {
-        if snapshot.is_none()
-            && row.try_get::<Option<i32>, _>("policy_schema")? == Some(EnterprisePolicy::STATE_SCHEMA)
-            && let Some(json) = row.try_get::<Option<serde_json::Value>, _>("policy_state")?
-        {
-            snapshot = serde_json::from_value::<PolicyState>(json).ok();
+        if snapshot.is_none() {
+            snapshot = policy_snapshot(row.try_get("policy_schema")?, row.try_get("policy_state")?);
         }
         if row.try_get::<Option<Uuid>, _>("item_id")?.is_some() {
             facts.push(item_fact(drive_items::decode_with_deleted(row)?));

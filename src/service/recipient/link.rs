@@ -128,8 +128,6 @@ pub async fn resolve_with_item(
         }
         return Err(unknown_link());
     };
-    let policy_schema: Option<i32> = row.try_get("link_policy_schema")?;
-    let policy: Option<serde_json::Value> = row.try_get("link_policy")?;
     let link = Link {
         token: token.to_owned(),
         share_id: row.try_get("link_share_id")?,
@@ -138,10 +136,10 @@ pub async fn resolve_with_item(
         owner_id: row.try_get("link_owner_id")?,
         enterprise_id: row.try_get("link_enterprise_id")?,
         items: serde_json::from_value(row.try_get("link_items")?).unwrap_or_default(),
-        policy: match (policy_schema, policy) {
-            (Some(EnterprisePolicy::STATE_SCHEMA), Some(state)) => serde_json::from_value(state).ok(),
-            _ => None,
-        },
+        policy: crate::service::context::policy_snapshot(
+            row.try_get("link_policy_schema")?,
+            row.try_get("link_policy")?,
+        ),
     };
     let mut chain = Vec::new();
     for row in &rows {
