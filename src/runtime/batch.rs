@@ -1,6 +1,7 @@
-//! Many commands, on one stream or on many, in one transaction: each stream's lock once, its
-//! snapshot read once, every event appended by one statement, every snapshot written by one,
-//! the hooks run once over all the events, one commit answering them all. What concurrent
+//! Many commands, on one stream or on many, in one transaction: every stream's lock and
+//! snapshot in one round trip, every event and snapshot written together (one statement for a
+//! single event, else two), the hooks run once over all the events, one commit answering them
+//! all. What concurrent
 //! writers cost then grows with the transactions, not with the commands.
 //!
 //! Each command is decided in order on the state the commands before it (on its stream) left,
@@ -13,11 +14,10 @@ use std::ops::Range;
 use shareledger_domain::Aggregate;
 
 use super::load::{Loaded, complete};
-use super::{CommandMeta, EventsHook, Rejection, Runtime, RuntimeError, Written, after_hook, position};
-use crate::store::{
-    AppendOutcome, Cursor, NewEvent, SnapshotRow, StoredEvent, StreamAppend, append_on, lock_and_load_snapshots,
-    save_snapshots,
+use super::{
+    CommandMeta, EventsHook, Rejection, Runtime, RuntimeError, Written, after_hook, append_with_states, position,
 };
+use crate::store::{Cursor, NewEvent, StoredEvent, StreamAppend, lock_and_load_snapshots};
 
 /// One command of a batch: the stream it is for, what it asks, the facts it is decided on,
 /// and who asks.
@@ -71,7 +71,7 @@ impl Runtime {
             });
         }
         let mut tx = self.pool.begin().await?;
-        let mut snapshots = lock_and_load_snapshots(&mut tx, &streams).await?;
+        let mut snapshots = lock_and_load_snapshots(&mut *tx, &streams).await?;
         let mut loaded: Vec<Loaded<A::State>> = Vec::with_capacity(streams.len());
         for stream in &streams {
             loaded.push(complete::<A>(&mut *tx, stream, snapshots.remove(*stream), fresh).await?);
@@ -144,34 +144,16 @@ impl Runtime {
     }
 }
 
-/// Appends every stream's events, stores their snapshots, runs the hooks.
+/// Appends every stream's events with their snapshots, then runs the hooks on them all.
 async fn append_all<A: Aggregate>(
     tx: &mut sqlx::PgConnection,
     appends: &[StreamAppend],
     states: &[serde_json::Value],
     hooks: &[&dyn EventsHook],
 ) -> Result<Written, RuntimeError> {
-    let outcome: AppendOutcome = match append_on(&mut *tx, appends).await {
-        Ok(outcome) => outcome,
-        Err(e) if e.is_retryable() => return Ok(Written::Retry),
-        Err(e) => return Err(e.into()),
+    let Some(outcome) = append_with_states::<A>(&mut *tx, appends, states).await? else {
+        return Ok(Written::Retry);
     };
-    let rows: Vec<SnapshotRow<'_>> = outcome
-        .heads
-        .iter()
-        .zip(states)
-        .map(|((stream_id, head), state)| SnapshotRow {
-            stream_id,
-            head: *head,
-            state_schema: A::STATE_SCHEMA,
-            state,
-        })
-        .collect();
-    match save_snapshots(&mut *tx, &rows).await {
-        Ok(()) => {}
-        Err(e) if e.is_retryable() => return Ok(Written::Retry),
-        Err(e) => return Err(e.into()),
-    }
     for hook in hooks {
         if let Some(stop) = after_hook(hook.apply(&mut *tx, &outcome.events).await)? {
             return Ok(stop);

@@ -1,11 +1,16 @@
 //! The command runtime: load -> decide -> append (+ snapshot + inline hooks) in one transaction,
 //! with bounded retries on version conflicts, serialization failures and deadlocks.
 //!
-//! Two paths:
+//! Paths:
 //! - `execute`: optimistic. Reads the snapshot without a lock; a concurrent writer makes the
 //!   append conflict and the command is decided again on fresh state.
-//! - `execute_locked`: for hot streams. Takes the stream's snapshot row lock first, so writers of
-//!   one stream queue in PostgreSQL instead of conflicting and retrying.
+//! - `execute_new`: optimistic on a stream just named; reads nothing on the first try.
+//! - `execute_locked`: for hot streams. Takes the stream's lock (an advisory lock, with the
+//!   snapshot read after it in the same round trip), so writers of one stream queue in
+//!   PostgreSQL instead of conflicting and retrying.
+//! - `execute_batch` (`batch.rs`): many commands on many streams in one transaction.
+//!
+//! Every path appends with the new snapshots through `append_with_states`.
 
 mod batch;
 mod hooks;
@@ -19,7 +24,7 @@ use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
     Cursor, EventMetadata, EventStore, NewEvent, SnapshotWrite, StoreError, StoredEvent, StreamAppend, StreamHead,
-    append_with_snapshot,
+    append_with_snapshots,
 };
 
 pub use batch::{BatchItem, BatchOutcome};
@@ -338,8 +343,7 @@ enum Written {
     },
 }
 
-/// Appends the events with the stream's new snapshot, then runs the hooks on them: the step
-/// every command path shares, single or batched.
+/// Appends the events with the stream's new snapshot, then runs the hooks on them.
 async fn append_and_apply<A: Aggregate>(
     tx: &mut PgConnection,
     append: &StreamAppend,
@@ -347,14 +351,10 @@ async fn append_and_apply<A: Aggregate>(
     hooks: &[&dyn TxHook<A>],
 ) -> Result<Written, RuntimeError> {
     let state_json = serde_json::to_value(state).map_err(RuntimeError::State)?;
-    let snapshot = SnapshotWrite {
-        state_schema: A::STATE_SCHEMA,
-        state: &state_json,
-    };
-    let outcome = match append_with_snapshot(&mut *tx, append, snapshot).await {
-        Ok(outcome) => outcome,
-        Err(e) if e.is_retryable() => return Ok(Written::Retry),
-        Err(e) => return Err(e.into()),
+    let Some(outcome) =
+        append_with_states::<A>(tx, std::slice::from_ref(append), std::slice::from_ref(&state_json)).await?
+    else {
+        return Ok(Written::Retry);
     };
     for hook in hooks {
         if let Some(stop) = after_hook(hook.apply(&mut *tx, state, &outcome.events).await)? {
@@ -362,6 +362,28 @@ async fn append_and_apply<A: Aggregate>(
         }
     }
     Ok(Written::Done(outcome))
+}
+
+/// Appends to the streams with each one's new state (`states[i]` for `appends[i]`) as its
+/// snapshot: the step every command path shares, single or batched. `None`: a conflict or a
+/// retryable database error, to try again on fresh state.
+async fn append_with_states<A: Aggregate>(
+    tx: &mut PgConnection,
+    appends: &[StreamAppend],
+    states: &[serde_json::Value],
+) -> Result<Option<crate::store::AppendOutcome>, RuntimeError> {
+    let snapshots: Vec<SnapshotWrite<'_>> = states
+        .iter()
+        .map(|state| SnapshotWrite {
+            state_schema: A::STATE_SCHEMA,
+            state,
+        })
+        .collect();
+    match append_with_snapshots(tx, appends, &snapshots).await {
+        Ok(outcome) => Ok(Some(outcome)),
+        Err(e) if e.is_retryable() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What a hook's result means for the command: go on (`None`), or stop here.

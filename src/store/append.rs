@@ -11,6 +11,7 @@ use sqlx::{PgConnection, Row, postgres::PgRow};
 use super::chain::{HashInput, event_hash};
 use super::error::{StoreError, is_unique_violation};
 use super::event::{Cursor, NewEvent, StoredEvent, StreamHead};
+use super::snapshot::{SnapshotRow, save_snapshots};
 
 /// Each stream's new head, in the order the streams were given.
 type Heads = Vec<(String, StreamHead)>;
@@ -103,20 +104,47 @@ pub struct SnapshotWrite<'a> {
     pub state: &'a serde_json::Value,
 }
 
-/// Appends to one stream and stores its snapshot at the new head, atomically. A single event
-/// (the common command) takes one statement; more take the batch statement and the snapshot's.
-pub async fn append_with_snapshot(
+/// Appends to the streams and stores each one's snapshot at its new head (`snapshots[i]` for
+/// `appends[i]`), atomically. A single event (the common command, and a batch of one) takes one
+/// statement; more take the batch statement and one for all the snapshots.
+pub async fn append_with_snapshots(
+    conn: &mut PgConnection,
+    appends: &[StreamAppend],
+    snapshots: &[SnapshotWrite<'_>],
+) -> Result<AppendOutcome, StoreError> {
+    if appends.len() != snapshots.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} appends but {} snapshots",
+            appends.len(),
+            snapshots.len()
+        )));
+    }
+    if let ([append], [snapshot]) = (appends, snapshots)
+        && append.events.len() == 1
+    {
+        return append_one_with_snapshot(conn, append, *snapshot).await;
+    }
+    let outcome = append_on(&mut *conn, appends).await?;
+    let rows: Vec<SnapshotRow<'_>> = outcome
+        .heads
+        .iter()
+        .zip(snapshots)
+        .map(|((stream_id, head), snapshot)| SnapshotRow {
+            stream_id,
+            head: *head,
+            state_schema: snapshot.state_schema,
+            state: snapshot.state,
+        })
+        .collect();
+    save_snapshots(&mut *conn, &rows).await?;
+    Ok(outcome)
+}
+
+async fn append_one_with_snapshot(
     conn: &mut PgConnection,
     append: &StreamAppend,
     snapshot: SnapshotWrite<'_>,
 ) -> Result<AppendOutcome, StoreError> {
-    if append.events.len() != 1 {
-        let outcome = append_on(&mut *conn, std::slice::from_ref(append)).await?;
-        if let Some((stream, head)) = outcome.heads.first() {
-            super::save_snapshot(&mut *conn, stream, *head, snapshot.state_schema, snapshot.state).await?;
-        }
-        return Ok(outcome);
-    }
     let recorded_at = Utc::now().trunc_subsecs(6);
     let (mut events, heads) = chain_batch(std::slice::from_ref(append), recorded_at)?;
     let e = &events[0];

@@ -13,7 +13,7 @@ pub mod verify;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use append::{AppendOutcome, SnapshotWrite, StreamAppend, append_on, append_with_snapshot};
+pub use append::{AppendOutcome, SnapshotWrite, StreamAppend, append_on, append_with_snapshots};
 pub use chain::{Hash, ZERO_HASH};
 pub use error::{StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_violation, sqlstate};
 pub use event::{Cursor, EventMetadata, NewEvent, StoredEvent, StreamHead};
@@ -22,7 +22,7 @@ pub use read::{
     LogError, decode_event, events_by_id, read_all, read_all_committed, read_stream, read_stream_until, stream_all,
     stream_head, visible_head,
 };
-pub use snapshot::{Snapshot, SnapshotRow, load_snapshot, lock_and_load_snapshots, save_snapshot, save_snapshots};
+pub use snapshot::{Snapshot, load_snapshot, lock_and_load_snapshots};
 
 /// The log, reached through a connection pool.
 #[derive(Clone, Debug)]

@@ -28,97 +28,60 @@ pub async fn load_snapshot<'c>(
     stream_id: &str,
     lock: bool,
 ) -> Result<Option<Snapshot>, StoreError> {
-    let row = if lock {
-        sqlx::query("SELECT version, head_hash, state_schema, state FROM lock_and_read_snapshots(ARRAY[$1])")
-            .bind(stream_id)
-            .fetch_optional(db)
-            .await?
-    } else {
-        sqlx::query("SELECT version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = $1")
-            .bind(stream_id)
-            .fetch_optional(db)
-            .await?
-    };
-    row.map(|row| {
-        Ok(Snapshot {
-            head: StreamHead {
-                version: row.try_get(0)?,
-                hash: to_hash(row.try_get(1)?)?,
-            },
-            state_schema: row.try_get(2)?,
-            state: row.try_get(3)?,
-        })
-    })
-    .transpose()
-}
-
-/// Stores a stream's state at `head`. Only ever moves forward: an older head never replaces a
-/// newer one.
-pub async fn save_snapshot<'c>(
-    db: impl PgExecutor<'c>,
-    stream_id: &str,
-    head: StreamHead,
-    state_schema: i32,
-    state: &Value,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
-             head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema, \
-             state = EXCLUDED.state, updated_at = now() \
-         WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema",
+    if lock {
+        return Ok(lock_and_load_snapshots(db, &[stream_id]).await?.remove(stream_id));
+    }
+    let row = sqlx::query(
+        "SELECT stream_id, version, head_hash, state_schema, state FROM stream_snapshots WHERE stream_id = $1",
     )
     .bind(stream_id)
-    .bind(head.version)
-    .bind(&head.hash[..])
-    .bind(state_schema)
-    .bind(state)
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(())
+    row.map(|row| decode(&row).map(|(_, snapshot)| snapshot)).transpose()
+}
+
+/// A row of (stream_id, version, head_hash, state_schema, state).
+fn decode(row: &sqlx::postgres::PgRow) -> Result<(String, Snapshot), StoreError> {
+    let snapshot = Snapshot {
+        head: StreamHead {
+            version: row.try_get(1)?,
+            hash: to_hash(row.try_get(2)?)?,
+        },
+        state_schema: row.try_get(3)?,
+        state: row.try_get(4)?,
+    };
+    Ok((row.try_get(0)?, snapshot))
 }
 
 /// Takes the locks of several streams (the lock `load_snapshot` takes with `lock`) until the
 /// transaction ends, in one order every caller shares, so two batches never wait on each other
 /// in a cycle; then reads their snapshots, current as of after the locks (by stream id; a
 /// stream without one is absent). One round trip (`lock_and_read_snapshots`, migration 0010).
-pub async fn lock_and_load_snapshots(
-    conn: &mut sqlx::PgConnection,
+pub async fn lock_and_load_snapshots<'c>(
+    db: impl PgExecutor<'c>,
     stream_ids: &[&str],
 ) -> Result<std::collections::HashMap<String, Snapshot>, StoreError> {
     let rows =
         sqlx::query("SELECT stream_id, version, head_hash, state_schema, state FROM lock_and_read_snapshots($1)")
             .bind(stream_ids)
-            .fetch_all(conn)
+            .fetch_all(db)
             .await?;
-    rows.into_iter()
-        .map(|row| {
-            let snapshot = Snapshot {
-                head: StreamHead {
-                    version: row.try_get(1)?,
-                    hash: to_hash(row.try_get(2)?)?,
-                },
-                state_schema: row.try_get(3)?,
-                state: row.try_get(4)?,
-            };
-            Ok((row.try_get(0)?, snapshot))
-        })
-        .collect()
+    rows.iter().map(decode).collect()
 }
 
 /// One stream's state to store at its new head (`save_snapshots`).
 #[derive(Debug, Clone, Copy)]
-pub struct SnapshotRow<'a> {
+pub(super) struct SnapshotRow<'a> {
     pub stream_id: &'a str,
     pub head: StreamHead,
     pub state_schema: i32,
     pub state: &'a Value,
 }
 
-/// Stores several streams' states in one statement, each only moving forward (as
-/// `save_snapshot`). Each stream appears at most once.
-pub async fn save_snapshots<'c>(db: impl PgExecutor<'c>, rows: &[SnapshotRow<'_>]) -> Result<(), StoreError> {
+/// Stores several streams' states in one statement, each only moving forward (an older head
+/// never replaces a newer one). Each stream appears at most once. Written beside the events
+/// (`append_with_snapshots`), never on its own.
+pub(super) async fn save_snapshots<'c>(db: impl PgExecutor<'c>, rows: &[SnapshotRow<'_>]) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state) \
          SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::jsonb[]) \

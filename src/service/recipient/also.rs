@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 
 use crate::runtime::{CommandMeta, HookError, TxHook, load_locked};
 use crate::service::hooks::InlineProjections;
-use crate::store::{NewEvent, StoreError, StoredEvent, StreamAppend, append_on, save_snapshot};
+use crate::store::{NewEvent, SnapshotWrite, StoreError, StoredEvent, StreamAppend, append_with_snapshots};
 
 /// Runs `command` on the aggregate of `stream` in the transaction of another command.
 pub struct AlsoExecute<B: Aggregate> {
@@ -48,19 +48,22 @@ where
                 .iter()
                 .map(|e| NewEvent::from_domain(e, &self.meta.metadata, self.meta.occurred_at))
                 .collect();
-            let appended = append_on(
+            let state = decided.iter().fold(loaded.state, |s, e| B::evolve(s, e));
+            let json =
+                serde_json::to_value(&state).map_err(|e| HookError::Store(StoreError::Corrupt(e.to_string())))?;
+            let appended = append_with_snapshots(
                 tx,
                 &[StreamAppend {
                     stream_id: self.stream.clone(),
                     expected: loaded.head,
                     events: new_events,
                 }],
+                &[SnapshotWrite {
+                    state_schema: B::STATE_SCHEMA,
+                    state: &json,
+                }],
             )
             .await?;
-            let state = decided.iter().fold(loaded.state, |s, e| B::evolve(s, e));
-            let json =
-                serde_json::to_value(&state).map_err(|e| HookError::Store(StoreError::Corrupt(e.to_string())))?;
-            save_snapshot(&mut *tx, &self.stream, appended.heads[0].1, B::STATE_SCHEMA, &json).await?;
             TxHook::<B>::apply(&InlineProjections, tx, &state, &appended.events).await
         })
     }
