@@ -78,7 +78,7 @@ impl AppState {
         })
     }
 
-    /// Concurrent accesses to one share, written together.
+    /// Concurrent accesses, to any shares, written together (`service::recipient::combine`).
     pub fn combiner(&self) -> &crate::service::recipient::combine::Combiner {
         &self.inner.combiner
     }

@@ -157,7 +157,7 @@ async fn run(
     let stream = Share::stream_id(&s.link.share_id.to_string());
     let command = ShareCommand::Access(cmd);
     let events = if extra.is_empty() {
-        // Concurrent accesses to one share share a transaction (see `combine`).
+        // Concurrent accesses, to this share or others, share a transaction (see `combine`).
         super::combine::record(state, stream, command, ctx, meta).await?
     } else {
         let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections];
