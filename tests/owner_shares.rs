@@ -52,6 +52,14 @@ async fn a_created_share_is_listed_at_once_and_its_details_show_every_setting() 
     let list = t.call("GET", "/api/v1/shares", Some(&alice), None).await.json();
     assert_eq!(list["items"][0]["id"], id, "the next list request shows it");
     assert_eq!(list["next_cursor"], serde_json::Value::Null);
+    let blank = "/api/v1/shares?q=&created_after=&created_before=&status=&order_by=&order=&limit=&cursor=";
+    let blank = t.call("GET", blank, Some(&alice), None).await;
+    assert_eq!(blank.status, StatusCode::OK, "{}", String::from_utf8_lossy(&blank.body));
+    assert_eq!(
+        blank.json(),
+        list,
+        "blank fields, as a form sends them, are absent ones"
+    );
 
     let details = t.call("GET", &format!("/api/v1/shares/{id}"), Some(&alice), None).await;
     assert_eq!(details.status, StatusCode::OK);
