@@ -413,3 +413,27 @@ async fn batches_over_the_same_streams_in_opposite_orders_neither_deadlock_nor_p
         assert_eq!(snapshot.state["value"], serde_json::json!(24), "{stream}");
     }
 }
+
+#[tokio::test]
+async fn generic_plans_hold_inside_their_transaction_only() {
+    let db = TestDb::with_pool_size(1).await;
+    let mut tx = shareledger::db::begin_generic(&db.pool).await.unwrap();
+    assert_eq!(plan_cache_mode(&mut tx).await, "force_generic_plan");
+    // Dropped, not committed (as a read does): the pool's one connection goes back with the
+    // server's default, for the searches that must be planned with their values.
+    drop(tx);
+    let mut conn = db.pool.acquire().await.unwrap();
+    assert_eq!(plan_cache_mode(&mut conn).await, "auto");
+    drop(conn);
+    let tx = shareledger::db::begin_generic(&db.pool).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    assert_eq!(plan_cache_mode(&mut conn).await, "auto");
+}
+
+async fn plan_cache_mode(conn: &mut sqlx::PgConnection) -> String {
+    sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}

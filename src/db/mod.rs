@@ -103,6 +103,21 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
         .idle_timeout(Some(Duration::from_secs(300)))
 }
 
+/// Begins a transaction whose statements run on generic plans: planned once per connection and
+/// then reused, whatever their parameters. For statements that look rows up by key, where
+/// PostgreSQL would otherwise plan anew on every call (it keeps choosing a custom plan when an
+/// array parameter of a few elements makes the custom plan look cheaper than a generic one
+/// assuming ten), and the planning costs several times the execution: a create's policy and
+/// items read planned in 0.44 ms and ran in 0.08 ms; a batch's append planned in 0.36 ms and
+/// ran in 0.3 ms. Never for searches whose best plan depends on the values (`my_share_links`
+/// runs those unnamed). The `SET LOCAL` goes with the `BEGIN` (no round trip of its own) and
+/// ends with the transaction; a read-only one can simply be dropped (its `ROLLBACK` is sent
+/// with the connection's next statement).
+pub async fn begin_generic(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+        .await
+}
+
 async fn wait_until_reachable(pool: &PgPool, timeout: Duration) -> Result<(), DbError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

@@ -70,7 +70,8 @@ impl Runtime {
                 streams.len() - 1
             });
         }
-        let mut tx = self.pool.begin().await?;
+        // Planned once per connection: the arrays' lengths change every batch (`begin_generic`).
+        let mut tx = crate::db::begin_generic(&self.pool).await?;
         let mut snapshots = lock_and_load_snapshots(&mut *tx, &streams).await?;
         let mut loaded: Vec<Loaded<A::State>> = Vec::with_capacity(streams.len());
         for stream in &streams {
