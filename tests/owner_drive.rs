@@ -72,8 +72,13 @@ async fn files_and_folders_are_uploaded_listed_renamed_deleted_and_restored() {
         .call("DELETE", &format!("/api/v1/drive/items/{folder}"), Some(&alice), None)
         .await;
     assert_eq!(deleted.json()["deleted"], true);
-    // A file inside a deleted folder cannot be shared.
+    // A file inside a deleted folder cannot be shared, alone or beside another (one item and
+    // several are read by different statements).
     t.create_share(&alice, &[file], json!({}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "item_deleted");
+    let loose = t.upload(&alice, "loose.txt", b"loose", None).await;
+    t.create_share(&alice, &[loose, file], json!({}))
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY, "item_deleted");
     let restored = t
@@ -87,6 +92,10 @@ async fn files_and_folders_are_uploaded_listed_renamed_deleted_and_restored() {
     assert_eq!(restored.json()["deleted"], false);
     assert_eq!(
         t.create_share(&alice, &[file], json!({})).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        t.create_share(&alice, &[loose, file], json!({})).await.status,
         StatusCode::CREATED
     );
 }

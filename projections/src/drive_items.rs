@@ -183,18 +183,21 @@ pub async fn get_many_with_deleted<'c>(
 }
 
 /// The query behind `get_many_with_deleted` (its ids are `$1`), to be joined into others.
-pub static WITH_DELETED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub static WITH_DELETED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| with_deleted_of("$1"));
+
+/// `WITH_DELETED` for the items of `ids`, an SQL expression of type `uuid[]`.
+pub fn with_deleted_of(ids: &str) -> String {
     format!(
         "WITH RECURSIVE up(start, item_id, parent_id, deleted, depth) AS ( \
-             SELECT item_id, item_id, parent_id, deleted, 0 FROM drive_items WHERE item_id = ANY($1) \
+             SELECT item_id, item_id, parent_id, deleted, 0 FROM drive_items WHERE item_id = ANY({ids}) \
              UNION ALL \
              SELECT up.start, d.item_id, d.parent_id, d.deleted, up.depth + 1 FROM drive_items d \
              JOIN up ON d.item_id = up.parent_id WHERE up.depth < 64), \
          gone AS (SELECT start FROM up GROUP BY start HAVING bool_or(deleted)) \
          SELECT {COLUMNS}, item_id IN (SELECT start FROM gone) AS under_deleted \
-         FROM drive_items WHERE item_id = ANY($1)"
+         FROM drive_items WHERE item_id = ANY({ids})"
     )
-});
+}
 
 /// A row of `WITH_DELETED`: the item, and whether it or a folder above it is deleted.
 pub fn decode_with_deleted(row: &PgRow) -> Result<(DriveItemRow, bool), sqlx::Error> {

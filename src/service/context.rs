@@ -47,6 +47,16 @@ pub fn today(state: &AppState, policy: &PolicyState) -> NaiveDate {
     quota::quota_day(state.clock().now(), quota::time_zone(policy))
 }
 
+/// The policy-and-items read of `policy_and_items`, with `items` the rows of the items.
+fn with_items(items: &str) -> String {
+    format!(
+        "SELECT p.state_schema AS policy_schema, p.state AS policy_state, i.* \
+         FROM (SELECT 1) AS one \
+         LEFT JOIN stream_snapshots p ON p.stream_id = $2 \
+         LEFT JOIN ({items}) AS i ON true"
+    )
+}
+
 /// The enterprise's policy and facts about the named drive items, in one round trip (what a
 /// create decides on). The policy is loaded on its own when it has no current snapshot.
 pub async fn policy_and_items(
@@ -54,23 +64,29 @@ pub async fn policy_and_items(
     enterprise_id: &str,
     ids: &[Uuid],
 ) -> Result<(PolicyState, Vec<ItemFacts>), ApiError> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT p.state_schema AS policy_schema, p.state AS policy_state, i.* \
-             FROM (SELECT 1) AS one \
-             LEFT JOIN stream_snapshots p ON p.stream_id = $2 \
-             LEFT JOIN ({}) AS i ON true",
-            drive_items::WITH_DELETED.as_str()
-        )
-    });
-    // Planned once per connection (`begin_generic`): planning it took five times its run.
-    let mut tx = crate::db::begin_generic(state.pool()).await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-        .bind(ids)
-        .bind(EnterprisePolicy::stream_id(enterprise_id))
-        .fetch_all(&mut *tx)
-        .await?;
-    drop(tx);
+    static ONE: LazyLock<String> = LazyLock::new(|| with_items(&drive_items::with_deleted_of("ARRAY[$1::uuid]")));
+    static MANY: LazyLock<String> = LazyLock::new(|| with_items(drive_items::WITH_DELETED.as_str()));
+    let policy_stream = EnterprisePolicy::stream_id(enterprise_id);
+    let rows = if let [one] = ids {
+        // One item, as most creates have: with the array's length in the text, PostgreSQL
+        // prices the generic plan like the custom one and caches it after five calls.
+        sqlx::query(sqlx::AssertSqlSafe(ONE.as_str()))
+            .bind(one)
+            .bind(&policy_stream)
+            .fetch_all(state.pool())
+            .await?
+    } else {
+        // An array of unknown length: planned anew on every call, five times the cost of
+        // running it, unless told to keep a generic plan (`begin_generic`).
+        let mut tx = crate::db::begin_generic(state.pool()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(MANY.as_str()))
+            .bind(ids)
+            .bind(&policy_stream)
+            .fetch_all(&mut *tx)
+            .await?;
+        drop(tx);
+        rows
+    };
     let mut snapshot = None;
     let mut facts = Vec::with_capacity(rows.len());
     for row in &rows {
