@@ -107,13 +107,11 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
 /// then reused, whatever their parameters. For statements that look rows up by key, where
 /// PostgreSQL would otherwise plan anew on every call (it keeps choosing a custom plan when an
 /// array parameter of a few elements makes the custom plan look cheaper than a generic one
-/// assuming ten), and the planning costs several times the execution: a create's policy and
-/// items read planned in 0.44 ms and ran in 0.08 ms; a batch's append planned in 0.36 ms and
-/// ran in 0.3 ms. Never for searches whose best plan depends on the values (`my_share_links`
-/// runs those unnamed). The `SET LOCAL` goes with the `BEGIN` (no round trip of its own) and
-/// ends with the transaction; a read-only one can simply be dropped (sqlx sends its `ROLLBACK`
-/// when the connection is next used). For a read that is two round trips more than running it
-/// alone, still less than the planning they save.
+/// assuming ten), and the planning costs as much as the execution: a batch's append planned in
+/// 0.36 ms and ran in 0.3 ms. Never for searches whose best plan depends on the values
+/// (`my_share_links` runs those unnamed). The `SET LOCAL` goes with the `BEGIN` (no round trip
+/// of its own) and ends with the transaction. Not worth it for a read on its own: the
+/// transaction costs it two round trips (`drive_items::with_deleted` states its one id instead).
 pub async fn begin_generic(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
         .await

@@ -64,29 +64,14 @@ pub async fn policy_and_items(
     enterprise_id: &str,
     ids: &[Uuid],
 ) -> Result<(PolicyState, Vec<ItemFacts>), ApiError> {
-    static ONE: LazyLock<String> = LazyLock::new(|| with_items(&drive_items::with_deleted_of("ARRAY[$1::uuid]")));
-    static MANY: LazyLock<String> = LazyLock::new(|| with_items(drive_items::WITH_DELETED.as_str()));
-    let policy_stream = EnterprisePolicy::stream_id(enterprise_id);
-    let rows = if let [one] = ids {
-        // One item, as most creates have: with the array's length in the text, PostgreSQL
-        // prices the generic plan like the custom one and caches it after five calls.
-        sqlx::query(sqlx::AssertSqlSafe(ONE.as_str()))
-            .bind(one)
-            .bind(&policy_stream)
-            .fetch_all(state.pool())
-            .await?
-    } else {
-        // An array of unknown length: planned anew on every call, five times the cost of
-        // running it, unless told to keep a generic plan (`begin_generic`).
-        let mut tx = crate::db::begin_generic(state.pool()).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(MANY.as_str()))
-            .bind(ids)
-            .bind(&policy_stream)
-            .fetch_all(&mut *tx)
-            .await?;
-        drop(tx);
-        rows
-    };
+    static ONE: LazyLock<String> = LazyLock::new(|| with_items(drive_items::with_deleted(1)));
+    static MANY: LazyLock<String> = LazyLock::new(|| with_items(drive_items::with_deleted(2)));
+    let sql = if ids.len() == 1 { &ONE } else { &MANY };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(ids)
+        .bind(EnterprisePolicy::stream_id(enterprise_id))
+        .fetch_all(state.pool())
+        .await?;
     let mut snapshot = None;
     let mut facts = Vec::with_capacity(rows.len());
     for row in &rows {

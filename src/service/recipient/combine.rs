@@ -40,6 +40,18 @@ struct Queue {
     writers: usize,
 }
 
+impl Queue {
+    /// Whether a new writer task is wanted (accesses wait and fewer than `WRITERS` run); if so,
+    /// it is counted as running from now.
+    fn claim_writer(&mut self) -> bool {
+        let wanted = !self.pending.is_empty() && self.writers < WRITERS;
+        if wanted {
+            self.writers += 1;
+        }
+        wanted
+    }
+}
+
 /// The queue of accesses, shared by every share.
 #[derive(Default)]
 pub struct Combiner {
@@ -73,11 +85,7 @@ pub async fn record(
     let start = {
         let mut queue = state.combiner().queue();
         queue.pending.push_back(pending);
-        let start = queue.writers < WRITERS;
-        if start {
-            queue.writers += 1;
-        }
-        start
+        queue.claim_writer()
     };
     if start {
         tokio::spawn(write(state.clone()));
@@ -186,11 +194,7 @@ impl Drop for Leave<'_> {
         let restart = {
             let mut queue = self.state.combiner().queue();
             queue.writers -= 1;
-            let restart = !queue.pending.is_empty();
-            if restart {
-                queue.writers += 1;
-            }
-            restart
+            queue.claim_writer()
         };
         if restart {
             tokio::spawn(write(self.state.clone()));
