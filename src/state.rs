@@ -11,6 +11,7 @@ use crate::content::ContentStore;
 use crate::crypto::codes::CodeHasher;
 use crate::keys::Keys;
 use crate::runtime::{RetryPolicy, Runtime};
+use crate::service::combine::Combiner;
 use crate::store::EventStore;
 
 /// Shared, cheaply cloned application state.
@@ -31,7 +32,8 @@ struct Inner {
     content: ContentStore,
     throttles: crate::service::recipient::throttle::Throttles,
     runners: crate::service::runners::Runners,
-    combiner: crate::service::recipient::combine::Combiner,
+    accesses: Combiner<crate::service::recipient::access::Accesses>,
+    creates: Combiner<crate::service::shares::creates::Creates>,
     connect: sqlx::postgres::PgConnectOptions,
 }
 
@@ -70,7 +72,8 @@ impl AppState {
                 content,
                 throttles: Default::default(),
                 runners: Default::default(),
-                combiner: Default::default(),
+                accesses: Default::default(),
+                creates: Default::default(),
                 connect: pool.connect_options().as_ref().clone(),
                 config,
                 pool,
@@ -78,9 +81,14 @@ impl AppState {
         })
     }
 
-    /// Concurrent accesses, to any shares, written together (`service::recipient::combine`).
-    pub fn combiner(&self) -> &crate::service::recipient::combine::Combiner {
-        &self.inner.combiner
+    /// Concurrent accesses, to any shares, written together (`service::combine`).
+    pub fn accesses(&self) -> &Combiner<crate::service::recipient::access::Accesses> {
+        &self.inner.accesses
+    }
+
+    /// Concurrent creates, by any owners, written together (`service::shares::creates`).
+    pub fn creates(&self) -> &Combiner<crate::service::shares::creates::Creates> {
+        &self.inner.creates
     }
 
     pub fn config(&self) -> &Config {

@@ -3,6 +3,7 @@
 //! answer. Handlers only parse and serialize.
 
 pub mod audit;
+pub mod combine;
 pub mod context;
 pub mod demo;
 pub mod drive;

@@ -3,7 +3,6 @@
 
 pub mod access;
 mod also;
-pub mod combine;
 pub mod link;
 pub mod open;
 pub mod session;

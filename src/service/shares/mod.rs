@@ -2,6 +2,7 @@
 //! link and history.
 
 mod commands;
+pub mod creates;
 pub mod dto;
 mod queries;
 mod view;
