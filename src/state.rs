@@ -11,7 +11,6 @@ use crate::content::ContentStore;
 use crate::crypto::codes::CodeHasher;
 use crate::keys::Keys;
 use crate::runtime::{RetryPolicy, Runtime};
-use crate::service::combine::Combiner;
 use crate::store::EventStore;
 
 /// Shared, cheaply cloned application state.
@@ -32,8 +31,7 @@ struct Inner {
     content: ContentStore,
     throttles: crate::service::recipient::throttle::Throttles,
     runners: crate::service::runners::Runners,
-    accesses: Combiner<crate::service::recipient::access::Accesses>,
-    creates: Combiner<crate::service::shares::creates::Creates>,
+    combiner: crate::service::recipient::combine::Combiner,
     connect: sqlx::postgres::PgConnectOptions,
 }
 
@@ -72,8 +70,7 @@ impl AppState {
                 content,
                 throttles: Default::default(),
                 runners: Default::default(),
-                accesses: Default::default(),
-                creates: Default::default(),
+                combiner: Default::default(),
                 connect: pool.connect_options().as_ref().clone(),
                 config,
                 pool,
@@ -81,14 +78,9 @@ impl AppState {
         })
     }
 
-    /// Concurrent accesses, to any shares, written together (`service::combine`).
-    pub fn accesses(&self) -> &Combiner<crate::service::recipient::access::Accesses> {
-        &self.inner.accesses
-    }
-
-    /// Concurrent creates, by any owners, written together (`service::shares::creates`).
-    pub fn creates(&self) -> &Combiner<crate::service::shares::creates::Creates> {
-        &self.inner.creates
+    /// Concurrent accesses, to any shares, written together (`service::recipient::combine`).
+    pub fn combiner(&self) -> &crate::service::recipient::combine::Combiner {
+        &self.inner.combiner
     }
 
     pub fn config(&self) -> &Config {

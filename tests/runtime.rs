@@ -249,51 +249,6 @@ async fn a_stream_named_as_new_that_exists_is_decided_again_on_its_events() {
 }
 
 #[tokio::test]
-async fn a_batch_on_streams_named_as_new_is_decided_again_when_one_exists() {
-    use shareledger::runtime::BatchItem;
-    let db = TestDb::new().await;
-    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
-    runtime
-        .execute::<Counter>("counter-old", &3, &4, &meta(), &[])
-        .await
-        .unwrap()
-        .unwrap();
-    // On empty states all three would pass; counter-old's append conflicts, and the retry
-    // decides every command again on the real states: the second 1 passes 4.
-    let (m, limit) = (meta(), 4u32);
-    let items: Vec<BatchItem<'_, Counter>> = [("counter-new", &2u32), ("counter-old", &1), ("counter-old", &1)]
-        .into_iter()
-        .map(|(stream_id, command)| BatchItem {
-            stream_id,
-            command,
-            context: &limit,
-            meta: &m,
-        })
-        .collect();
-    let outcomes = runtime.execute_batch_new::<Counter>(&items, &[]).await.unwrap();
-    let versions: Vec<Result<Vec<i64>, ()>> = outcomes
-        .iter()
-        .map(|o| match o {
-            Ok(events) => Ok(events.iter().map(|e| e.stream_version).collect()),
-            Err(Rejection::Domain(LimitReached)) => Err(()),
-            Err(other) => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(versions, vec![Ok(vec![1]), Ok(vec![2]), Err(())]);
-    assert_eq!(read_stream(&db.pool, "counter-new", 0).await.unwrap().len(), 1);
-    assert_eq!(read_stream(&db.pool, "counter-old", 0).await.unwrap().len(), 2);
-    // New streams only: written on the first try, nothing read.
-    let fresh = [BatchItem {
-        stream_id: "counter-fresh",
-        command: &1u32,
-        context: &limit,
-        meta: &m,
-    }];
-    let outcomes = runtime.execute_batch_new::<Counter>(&fresh, &[]).await.unwrap();
-    assert!(matches!(&outcomes[..], [Ok(events)] if events.len() == 1));
-}
-
-#[tokio::test]
 async fn a_batch_is_decided_in_order_in_one_transaction_and_refusals_append_nothing() {
     use shareledger::runtime::BatchItem;
     let db = TestDb::new().await;

@@ -39,46 +39,6 @@ pub async fn try_consume(
     Ok(row.is_some())
 }
 
-/// One user's uses on one day, to count together (`try_consume_many`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Uses {
-    pub user_id: String,
-    pub enterprise_id: String,
-    pub day: NaiveDate,
-    /// How many uses (at least one).
-    pub count: u32,
-    /// `None`: no limit.
-    pub limit: Option<u32>,
-}
-
-/// Counts several users' uses in one statement: each counter moves by its count only if that
-/// keeps it within its limit. Returns whether every counter did; when not, some may have, and
-/// the caller's transaction must be rolled back. Each user and day appears at most once; the
-/// rows are taken in one order, so concurrent callers queue rather than deadlock.
-pub async fn try_consume_many(conn: &mut PgConnection, kind: QuotaKind, uses: &[Uses]) -> Result<bool, sqlx::Error> {
-    let limit = |u: &Uses| u.limit.map_or(i32::MAX, |l| i32::try_from(l).unwrap_or(i32::MAX));
-    let count = |u: &Uses| i32::try_from(u.count).unwrap_or(i32::MAX);
-    let counted = sqlx::query(
-        "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) \
-         SELECT u, d, $3, e, n FROM unnest($1::text[], $2::date[], $4::text[], $5::int4[], $6::int4[]) \
-             AS t(u, d, e, n, lim) \
-         WHERE n <= lim ORDER BY u, d \
-         ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + EXCLUDED.used \
-         WHERE q.used + EXCLUDED.used <= (SELECT l.lim FROM unnest($1::text[], $2::date[], $6::int4[]) AS l(u, d, lim) \
-                                          WHERE l.u = q.user_id AND l.d = q.day)",
-    )
-    .bind(uses.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>())
-    .bind(uses.iter().map(|u| u.day).collect::<Vec<_>>())
-    .bind(kind.as_str())
-    .bind(uses.iter().map(|u| u.enterprise_id.as_str()).collect::<Vec<_>>())
-    .bind(uses.iter().map(count).collect::<Vec<_>>())
-    .bind(uses.iter().map(limit).collect::<Vec<_>>())
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(counted == uses.len() as u64)
-}
-
 /// Counts a signed-in user's access to a share against their daily quota of distinct shares:
 /// a share already opened that day is free; a new one is counted if the quota allows. Returns
 /// false (the caller's transaction must then be rolled back) when the quota is used up.

@@ -17,7 +17,7 @@ use super::load::{Loaded, complete};
 use super::{
     CommandMeta, EventsHook, Rejection, Runtime, RuntimeError, Written, after_hook, append_with_states, position,
 };
-use crate::store::{Cursor, NewEvent, StoredEvent, StreamAppend, StreamHead, lock_and_load_snapshots};
+use crate::store::{Cursor, NewEvent, StoredEvent, StreamAppend, lock_and_load_snapshots};
 
 /// One command of a batch: the stream it is for, what it asks, the facts it is decided on,
 /// and who asks.
@@ -46,29 +46,8 @@ impl Runtime {
         items: &[BatchItem<'_, A>],
         hooks: &[&dyn EventsHook],
     ) -> Result<Vec<BatchOutcome<A>>, RuntimeError> {
-        self.run_batch(items, hooks, false).await
-    }
-
-    /// Like `execute_batch`, on streams the caller just named (fresh UUIDs): the first try
-    /// decides every command on the empty state without locking or reading anything; should a
-    /// stream exist after all, the append conflicts and the retry locks and loads them all.
-    #[tracing::instrument(skip_all, fields(batch = items.len()))]
-    pub async fn execute_batch_new<A: Aggregate>(
-        &self,
-        items: &[BatchItem<'_, A>],
-        hooks: &[&dyn EventsHook],
-    ) -> Result<Vec<BatchOutcome<A>>, RuntimeError> {
-        self.run_batch(items, hooks, true).await
-    }
-
-    async fn run_batch<A: Aggregate>(
-        &self,
-        items: &[BatchItem<'_, A>],
-        hooks: &[&dyn EventsHook],
-        new: bool,
-    ) -> Result<Vec<BatchOutcome<A>>, RuntimeError> {
         let (outcomes, cursor) = self
-            .retrying(|fresh, _| self.batch_attempt::<A>(items, hooks, new && !fresh, fresh))
+            .retrying(|fresh, _| self.batch_attempt::<A>(items, hooks, fresh))
             .await?;
         if let Some(cursor) = cursor {
             self.store.committed();
@@ -81,7 +60,6 @@ impl Runtime {
         &self,
         items: &[BatchItem<'_, A>],
         hooks: &[&dyn EventsHook],
-        assume_empty: bool,
         fresh: bool,
     ) -> Result<Tried<A>, RuntimeError> {
         let mut streams: Vec<&str> = Vec::new();
@@ -94,17 +72,10 @@ impl Runtime {
         }
         // Planned once per connection: the arrays' lengths change every batch (`begin_generic`).
         let mut tx = crate::db::begin_generic(&self.pool).await?;
+        let mut snapshots = lock_and_load_snapshots(&mut *tx, &streams).await?;
         let mut loaded: Vec<Loaded<A::State>> = Vec::with_capacity(streams.len());
-        if assume_empty {
-            loaded.resize_with(streams.len(), || Loaded {
-                state: A::State::default(),
-                head: StreamHead::EMPTY,
-            });
-        } else {
-            let mut snapshots = lock_and_load_snapshots(&mut *tx, &streams).await?;
-            for stream in &streams {
-                loaded.push(complete::<A>(&mut *tx, stream, snapshots.remove(*stream), fresh).await?);
-            }
+        for stream in &streams {
+            loaded.push(complete::<A>(&mut *tx, stream, snapshots.remove(*stream), fresh).await?);
         }
 
         // Decide in order; each stream's new events, and each command's span of them.

@@ -71,23 +71,18 @@ impl<A: Aggregate> TxHook<A> for DailyQuota {
             if granted {
                 Ok(())
             } else {
-                Err(quota_refused(self.kind, self.limit))
+                let what = match self.kind {
+                    QuotaKind::Create => "create",
+                    QuotaKind::Access => "open",
+                };
+                Err(HookError::Refused {
+                    code: QUOTA_EXCEEDED,
+                    detail: format!(
+                        "You can {what} at most {} shares a day; the quota resets at midnight in your enterprise's time zone.",
+                        self.limit.unwrap_or(0)
+                    ),
+                })
             }
         })
-    }
-}
-
-/// The refusal of a use past the daily quota.
-pub fn quota_refused(kind: QuotaKind, limit: Option<u32>) -> HookError {
-    let what = match kind {
-        QuotaKind::Create => "create",
-        QuotaKind::Access => "open",
-    };
-    HookError::Refused {
-        code: QUOTA_EXCEEDED,
-        detail: format!(
-            "You can {what} at most {} shares a day; the quota resets at midnight in your enterprise's time zone.",
-            limit.unwrap_or(0)
-        ),
     }
 }

@@ -3,7 +3,6 @@
 //! answer. Handlers only parse and serialize.
 
 pub mod audit;
-pub mod combine;
 pub mod context;
 pub mod demo;
 pub mod drive;

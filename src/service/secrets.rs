@@ -48,8 +48,8 @@ impl TxHook<Share> for WriteSecrets {
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), HookError>> {
         Box::pin(async move {
-            let sealed_code =
-                (self.code.as_ref()).map(|c| self.seal.seal(c.plain.as_bytes(), self.share_id.as_bytes()));
+            let binding = self.share_id.as_bytes();
+            let sealed_code = self.code.as_ref().map(|c| self.seal.seal(c.plain.as_bytes(), binding));
             let phc = self.code.as_ref().map(|c| c.phc.clone());
             for stored in events {
                 let event: ShareEvent = stored
@@ -58,13 +58,18 @@ impl TxHook<Share> for WriteSecrets {
                 match event {
                     ShareEvent::ShareCreated(created) => {
                         let token = self.token.as_deref().expect("a create carries its token");
-                        let secret = CreatedSecrets {
-                            share_id: self.share_id,
-                            token,
-                            code: self.code.as_ref(),
-                            code_version: created.code_version,
-                        };
-                        insert_created(tx, &self.seal, std::slice::from_ref(&secret)).await?;
+                        sqlx::query(
+                            "INSERT INTO share_secrets (share_id, token_hash, token_sealed, code_hash, code_sealed, code_version) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                        )
+                        .bind(self.share_id)
+                        .bind(&token_hash(token)[..])
+                        .bind(self.seal.seal(token.as_bytes(), binding))
+                        .bind(&phc)
+                        .bind(&sealed_code)
+                        .bind(i32::try_from(created.code_version).unwrap_or(i32::MAX))
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     ShareEvent::ShareAccessCodeChanged { code_version, .. } => {
                         set_code(tx, self.share_id, phc.as_deref(), sealed_code.as_deref(), code_version).await?;
@@ -78,53 +83,6 @@ impl TxHook<Share> for WriteSecrets {
             Ok(())
         })
     }
-}
-
-/// A new share's secrets.
-pub struct CreatedSecrets<'a> {
-    pub share_id: Uuid,
-    pub token: &'a str,
-    pub code: Option<&'a NewCode>,
-    pub code_version: u32,
-}
-
-/// Stores new shares' secrets (token hash, sealed token, code hash, sealed code) in one
-/// statement.
-pub async fn insert_created(
-    tx: &mut PgConnection,
-    seal: &SealKey,
-    shares: &[CreatedSecrets<'_>],
-) -> Result<(), sqlx::Error> {
-    let binding = |s: &CreatedSecrets<'_>| *s.share_id.as_bytes();
-    sqlx::query(
-        "INSERT INTO share_secrets (share_id, token_hash, token_sealed, code_hash, code_sealed, code_version) \
-         SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::text[], $5::bytea[], $6::int4[])",
-    )
-    .bind(shares.iter().map(|s| s.share_id).collect::<Vec<_>>())
-    .bind(shares.iter().map(|s| token_hash(s.token).to_vec()).collect::<Vec<_>>())
-    .bind(
-        (shares.iter())
-            .map(|s| seal.seal(s.token.as_bytes(), &binding(s)))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (shares.iter())
-            .map(|s| s.code.map(|c| c.phc.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (shares.iter())
-            .map(|s| s.code.map(|c| seal.seal(c.plain.as_bytes(), &binding(s))))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        (shares.iter())
-            .map(|s| i32::try_from(s.code_version).unwrap_or(i32::MAX))
-            .collect::<Vec<_>>(),
-    )
-    .execute(tx)
-    .await?;
-    Ok(())
 }
 
 async fn set_code(

@@ -5,7 +5,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::Stream;
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 use shareledger_domain::drive::{Content, DriveCommand, DriveContext, DriveItem, ItemKind, ParentFacts, validate_name};
 use shareledger_domain::quota;
@@ -24,8 +23,7 @@ use crate::content;
 use crate::http::download::{Disposition, content_disposition, content_response, parse_range, range_not_satisfiable};
 use crate::http::error::ApiError;
 use crate::http::request::RequestMeta;
-use crate::runtime::{BatchOutcome, CommandMeta, Rejection, TxHook, load};
-use crate::service::combine::{self, Combiner, Kind, Pending};
+use crate::runtime::{CommandMeta, Rejection, TxHook, load};
 use crate::service::context;
 use crate::service::drive::{DriveItemDto, store_content};
 use crate::service::hooks::InlineProjections;
@@ -158,52 +156,27 @@ async fn run(
     };
     let stream = Share::stream_id(&s.link.share_id.to_string());
     let command = ShareCommand::Access(cmd);
-    let outcome = if extra.is_empty() {
+    let events = if extra.is_empty() {
         // Concurrent accesses, to this share or others, share a transaction (see `combine`).
-        combine::record::<Accesses>(state, stream, command, ctx, meta, ()).await?
+        super::combine::record(state, stream, command, ctx, meta).await?
     } else {
         let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections];
         hooks.extend_from_slice(extra);
-        state
+        match state
             .runtime()
             .execute_locked::<Share>(&stream, &command, &ctx, &meta, &hooks)
             .await?
-            .map(|done| done.events)
-    };
-    let events = match outcome {
-        Ok(events) => events,
-        Err(Rejection::Hook { code, detail }) => {
-            return Err(ApiError::new(axum::http::StatusCode::CONFLICT, code, detail));
+        {
+            Ok(done) => done.events,
+            Err(Rejection::Hook { code, detail }) => {
+                return Err(ApiError::new(axum::http::StatusCode::CONFLICT, code, detail));
+            }
+            Err(other) => return Err(other.into()),
         }
-        Err(other) => return Err(other.into()),
     };
     match events.first().map(|e| e.decode::<ShareEvent>()) {
         Some(Ok(ShareEvent::AccessRefused { reason, .. })) => Err(refusal(reason, None)),
         _ => Ok(()),
-    }
-}
-
-/// Recipients' accesses without hooks of their own, written together (`service::combine`).
-pub struct Accesses;
-
-impl Kind for Accesses {
-    type Extra = ();
-
-    fn combiner(state: &AppState) -> &Combiner<Self> {
-        state.accesses()
-    }
-
-    fn write<'a>(
-        state: &'a AppState,
-        batch: &'a [Pending<()>],
-    ) -> BoxFuture<'a, Result<Vec<BatchOutcome<Share>>, ApiError>> {
-        Box::pin(async move {
-            let items: Vec<_> = batch.iter().map(Pending::item).collect();
-            Ok(state
-                .runtime()
-                .execute_batch::<Share>(&items, &[&InlineProjections])
-                .await?)
-        })
     }
 }
 

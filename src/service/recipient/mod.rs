@@ -3,6 +3,7 @@
 
 pub mod access;
 mod also;
+pub mod combine;
 pub mod link;
 pub mod open;
 pub mod session;

@@ -20,10 +20,8 @@ use crate::http::error::ApiError;
 use crate::http::idempotency::{self, DUPLICATE, Keyed, RememberHook};
 use crate::http::request::RequestMeta;
 use crate::runtime::{CommandMeta, Rejection, TxHook};
-use crate::service::combine;
 use crate::service::hooks::{DailyQuota, InlineProjections};
 use crate::service::secrets::{self, NewCode, WriteSecrets};
-use crate::service::shares::creates::{Creates, NewShare};
 use crate::service::{Outcome, context, links};
 use crate::state::AppState;
 use crate::store::StoredEvent;
@@ -141,45 +139,10 @@ pub async fn create(
     let token = tokens::new_link_token();
     let new_code = hash(state, code.as_ref()).await?;
     let share_id = create.share_id;
-    let (config, policy, plain_code) = (state.config().clone(), ctx.policy.clone(), code.map(|c| c.code));
-    let link_token = token.clone();
-    let respond = move |s: &ShareState, _: &[StoredEvent]| -> Value {
-        let share = s.share.as_ref().expect("created");
-        serde_json::to_value(view::from_state(
-            share,
-            &link_token,
-            plain_code.as_deref(),
-            &policy,
-            &config,
-            now,
-            now,
-        ))
-        .expect("plain data")
-    };
-    let stream = Share::stream_id(&share_id.to_string());
-    let meta = command_meta(actor, req, now);
-    let Some(keyed) = key else {
-        // Without a key to remember, concurrent creates share a transaction (`creates`).
-        let extra = NewShare {
-            share_id,
-            token,
-            code: new_code,
-        };
-        let events = combine::record::<Creates>(state, stream, command, ctx, meta, extra)
-            .await?
-            .map_err(ApiError::from)?;
-        let created = events.iter().try_fold(ShareState::default(), |s, e| {
-            Ok::<_, ApiError>(Share::evolve(s, &e.decode().map_err(ApiError::internal)?))
-        })?;
-        return Ok(Outcome {
-            status: StatusCode::CREATED,
-            body: respond(&created, &events),
-        });
-    };
     let write_secrets = WriteSecrets {
         share_id,
         seal: state.keys().seal.clone(),
-        token: Some(token),
+        token: Some(token.clone()),
         code: new_code,
     };
     let daily_quota = DailyQuota {
@@ -189,24 +152,43 @@ pub async fn create(
         kind: QuotaKind::Create,
         limit: quota::daily_limit(&ctx.policy),
     };
-    let remember = RememberHook {
-        keyed: keyed.clone(),
+    let (config, policy, plain_code) = (state.config().clone(), ctx.policy.clone(), code.map(|c| c.code));
+    let respond = move |s: &ShareState, _: &[StoredEvent]| -> Value {
+        let share = s.share.as_ref().expect("created");
+        serde_json::to_value(view::from_state(
+            share,
+            &token,
+            plain_code.as_deref(),
+            &policy,
+            &config,
+            now,
+            now,
+        ))
+        .expect("plain data")
+    };
+    let remember = key.clone().map(|keyed| RememberHook {
+        keyed,
         status: StatusCode::CREATED,
         respond: &respond,
-    };
+    });
+    let mut hooks: Vec<&dyn TxHook<Share>> = vec![&InlineProjections, &write_secrets];
+    if let Some(r) = &remember {
+        hooks.push(r);
+    }
     // The quota last: its counter row is one per user and day, locked until the commit, so every
     // other create of the same user waits for as little as possible.
-    let hooks: [&dyn TxHook<Share>; 4] = [&InlineProjections, &write_secrets, &remember, &daily_quota];
+    hooks.push(&daily_quota);
+    let stream = Share::stream_id(&share_id.to_string());
     match state
         .runtime()
-        .execute_new::<Share>(&stream, &command, &ctx, &meta, &hooks)
+        .execute_new::<Share>(&stream, &command, &ctx, &command_meta(actor, req, now), &hooks)
         .await?
     {
         Ok(done) => Ok(Outcome {
             status: StatusCode::CREATED,
             body: respond(&done.state, &done.events),
         }),
-        Err(rejection) => refused(state, Some(&keyed), rejection).await,
+        Err(rejection) => refused(state, key.as_ref(), rejection).await,
     }
 }
 

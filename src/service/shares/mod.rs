@@ -2,7 +2,6 @@
 //! link and history.
 
 mod commands;
-pub mod creates;
 pub mod dto;
 mod queries;
 mod view;
