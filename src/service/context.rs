@@ -5,7 +5,7 @@ use shareledger_domain::Aggregate;
 use shareledger_domain::policy::{EnterprisePolicy, PolicyState};
 use shareledger_domain::quota;
 use shareledger_domain::share::ItemFacts;
-use shareledger_projections::drive_items;
+use shareledger_projections::drive_items::{self, IdCount};
 use sqlx::Row;
 use std::sync::LazyLock;
 use uuid::Uuid;
@@ -64,10 +64,9 @@ pub async fn policy_and_items(
     enterprise_id: &str,
     ids: &[Uuid],
 ) -> Result<(PolicyState, Vec<ItemFacts>), ApiError> {
-    static ONE: LazyLock<String> = LazyLock::new(|| with_items(drive_items::with_deleted(1)));
-    static MANY: LazyLock<String> = LazyLock::new(|| with_items(drive_items::with_deleted(2)));
-    let sql = if ids.len() == 1 { &ONE } else { &MANY };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+    static SQL: LazyLock<[String; 2]> =
+        LazyLock::new(|| [IdCount::One, IdCount::Many].map(|count| with_items(drive_items::with_deleted(count))));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(SQL[IdCount::of(ids) as usize].as_str()))
         .bind(ids)
         .bind(EnterprisePolicy::stream_id(enterprise_id))
         .fetch_all(state.pool())
