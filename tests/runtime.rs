@@ -2,10 +2,11 @@
 //! keep the snapshot equal to a replay.
 
 use chrono::Utc;
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shareledger::runtime::{CommandMeta, Rejection, RetryPolicy, Runtime};
-use shareledger::store::{EventMetadata, EventStore, load_snapshot, read_stream};
+use shareledger::runtime::{CommandMeta, Fused, HookError, Rejection, RetryPolicy, Runtime, TxHook};
+use shareledger::store::{EventMetadata, EventStore, FusedWrite, StoredEvent, load_snapshot, read_stream};
 use shareledger::testkit::TestDb;
 use shareledger_domain::event::{decode_tagged, encode_tagged};
 use shareledger_domain::{Aggregate, DecodeError, DomainEvent};
@@ -436,4 +437,143 @@ async fn plan_cache_mode(conn: &mut sqlx::PgConnection) -> String {
         .fetch_one(conn)
         .await
         .unwrap()
+}
+
+/// Writes a row per command: in the transaction (`apply`), or in the append's own statement
+/// (`fused`), saying which.
+struct Tally;
+
+impl TxHook<Counter> for Tally {
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut sqlx::PgConnection,
+        _: &'a CounterState,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), HookError>> {
+        Box::pin(async move {
+            for e in events {
+                sqlx::query("INSERT INTO tally (stream_id, position, via) VALUES ($1, $2, 'transaction')")
+                    .bind(&e.stream_id)
+                    .bind(e.global_position)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn fused(&self, _: &CounterState, events: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        let stream = events[0].stream_id.clone();
+        Ok(Some(Fused::Write(FusedWrite::new(move |q| {
+            q.push("INSERT INTO tally (stream_id, position, via) SELECT ")
+                .push_bind(stream)
+                .push(", global_position, 'statement' FROM appended");
+        }))))
+    }
+}
+
+/// Lets a command through while the allowance lasts, taking one from it.
+struct Allowance;
+
+const TAKE_ONE: &str = "UPDATE allowance SET n = n - 1 WHERE n > 0 RETURNING n";
+
+impl TxHook<Counter> for Allowance {
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut sqlx::PgConnection,
+        _: &'a CounterState,
+        _: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), HookError>> {
+        Box::pin(async move {
+            match sqlx::query(TAKE_ONE).fetch_optional(&mut *tx).await? {
+                Some(_) => Ok(()),
+                None => Err(HookError::Refused {
+                    code: "allowance",
+                    detail: "used up".into(),
+                }),
+            }
+        })
+    }
+
+    fn fused(&self, _: &CounterState, _: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        Ok(Some(Fused::Gate {
+            check: FusedWrite::new(|q| {
+                q.push(TAKE_ONE);
+            }),
+            code: "allowance",
+            detail: "used up".into(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_new_streams_command_commits_with_its_hooks_in_one_statement_and_a_closed_gate_writes_nothing() {
+    let db = TestDb::new().await;
+    for sql in [
+        "CREATE TABLE tally (stream_id text NOT NULL, position int8 NOT NULL, via text NOT NULL)",
+        "CREATE TABLE allowance (n int NOT NULL)",
+        "INSERT INTO allowance VALUES (2)",
+    ] {
+        sqlx::query(sql).execute(&db.pool).await.unwrap();
+    }
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let hooks: [&dyn TxHook<Counter>; 2] = [&Tally, &Allowance];
+    let first = runtime
+        .execute_new::<Counter>("counter-f1", &1, &5, &meta(), &hooks)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.state.value, first.attempts, first.head.version), (1, 1, 1));
+    let position = first.events[0].global_position;
+    assert!(
+        position > 0 && first.events[0].tx_id > 0,
+        "the positions come back from the statement"
+    );
+    // The stream exists now: the statement collides on the event's key and rolls back whole,
+    // the allowance it took with it; the retry runs the transaction path on the loaded stream.
+    let second = runtime
+        .execute_new::<Counter>("counter-f1", &1, &5, &meta(), &hooks)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.state.value, second.attempts, second.head.version), (2, 2, 2));
+    let allowance: i32 = sqlx::query_scalar("SELECT n FROM allowance")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        allowance, 0,
+        "one taken per committed command, none by the one rolled back"
+    );
+    let refused = runtime
+        .execute_new::<Counter>("counter-f2", &1, &5, &meta(), &hooks)
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(Rejection::Hook { code: "allowance", .. })),
+        "{refused:?}"
+    );
+    assert!(read_stream(&db.pool, "counter-f2", 0).await.unwrap().is_empty());
+    assert!(load_snapshot(&db.pool, "counter-f2", false).await.unwrap().is_none());
+    let tally: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT stream_id, position, via FROM tally ORDER BY position")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        tally,
+        vec![
+            ("counter-f1".to_owned(), position, "statement".to_owned()),
+            (
+                "counter-f1".to_owned(),
+                second.events[0].global_position,
+                "transaction".to_owned()
+            ),
+        ]
+    );
+    let snapshot = load_snapshot(&db.pool, "counter-f1", false).await.unwrap().unwrap();
+    assert_eq!(
+        (snapshot.head.version, snapshot.state["value"].clone()),
+        (2, serde_json::json!(2))
+    );
 }

@@ -266,3 +266,25 @@ async fn the_chain_verifier_detects_a_deleted_event_and_a_rewritten_order() {
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].kind, ChainProblemKind::OrderChanged);
 }
+
+#[tokio::test]
+async fn only_a_new_streams_single_event_is_prepared_for_a_one_statement_append() {
+    use shareledger::store::FirstAppend;
+    let db = TestDb::new().await;
+    let store = EventStore::new(db.pool.clone());
+    let one = append("s-1", StreamHead::EMPTY, vec![event(1)]);
+    let prepared = FirstAppend::prepare(&one).unwrap().expect("a first event");
+    let e = &prepared.events()[0];
+    assert_eq!((e.stream_version, e.prev_hash, e.global_position), (1, [0u8; 32], 0));
+    assert!(
+        FirstAppend::prepare(&append("s-1", StreamHead::EMPTY, vec![event(1), event(2)]))
+            .unwrap()
+            .is_none()
+    );
+    let head = store.append(&[one]).await.unwrap().heads[0].1;
+    assert!(
+        FirstAppend::prepare(&append("s-1", head, vec![event(2)]))
+            .unwrap()
+            .is_none()
+    );
+}

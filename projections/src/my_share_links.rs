@@ -366,6 +366,62 @@ async fn apply_one(
     Ok(())
 }
 
+/// The start of the statement inserting new shares' rows: the table and its columns.
+macro_rules! insert_created {
+    () => {
+        "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
+         item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
+         updated_at, last_position)"
+    };
+}
+
+/// A new share's row as part of the statement that appends its `ShareCreated` (a common table
+/// expression beside the CTE `appended`, whose `global_position` the row takes): what
+/// `apply` inserts for that event, in the same round trip as the event. `None` unless `events`
+/// is that one event.
+pub fn push_created_with_append(
+    events: &[StoredEvent],
+) -> Result<Option<impl FnOnce(&mut QueryBuilder<Postgres>) + Send + 'static>, ProjectionError> {
+    let [e] = events else {
+        return Ok(None);
+    };
+    if e.event_type != "ShareCreated" || !e.stream_id.starts_with("share-") {
+        return Ok(None);
+    }
+    let ShareEvent::ShareCreated(c) = e.decode::<ShareEvent>().map_err(|source| ProjectionError::Decode {
+        position: e.global_position,
+        source,
+    })?
+    else {
+        return Ok(None);
+    };
+    let mut row = Created::default();
+    row.push(stream_uuid(&e.stream_id, "share")?, &c, e);
+    Ok(Some(move |q: &mut QueryBuilder<Postgres>| {
+        q.push(concat!(insert_created!(), " SELECT "));
+        let mut values = q.separated(", ");
+        values.push_bind(row.ids[0]);
+        values.push_bind(std::mem::take(&mut row.owners[0]));
+        values.push_bind(std::mem::take(&mut row.owner_names[0]));
+        values.push_bind(std::mem::take(&mut row.enterprises[0]));
+        values.push_bind(std::mem::take(&mut row.names[0]));
+        values.push_bind(std::mem::take(&mut row.messages[0]));
+        values.push_bind(row.items[0].take());
+        values.push_bind(row.item_counts[0]);
+        values.push_bind(row.permissions[0].take());
+        values.push_bind(row.scopes[0]);
+        values.push_bind(row.limits[0].take());
+        values.push_bind(row.has_code[0]);
+        values.push_bind(row.autofill[0]);
+        values.push_bind(row.expires[0]);
+        values.push_unseparated(", 'active'");
+        values.push_bind(row.at[0]);
+        values.push_bind(row.at[0]);
+        values.push("a.global_position");
+        q.push(" FROM appended a ON CONFLICT (share_id) DO NOTHING");
+    }))
+}
+
 /// New shares' rows, inserted with one statement.
 #[derive(Default)]
 struct Created {
@@ -413,17 +469,15 @@ impl Created {
             return Ok(());
         }
         let c = std::mem::take(self);
-        sqlx::query(
-            "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
-             item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
-             updated_at, last_position) \
-             SELECT id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, 'active', at, at, pos \
+        sqlx::query(concat!(
+            insert_created!(),
+            " SELECT id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, 'active', at, at, pos \
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
                          $8::int4[], $9::jsonb[], $10::text[], $11::jsonb[], $12::bool[], $13::bool[], \
                          $14::timestamptz[], $15::timestamptz[], $16::int8[]) \
                  AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos) \
-             ON CONFLICT (share_id) DO NOTHING",
-        )
+             ON CONFLICT (share_id) DO NOTHING"
+        ))
         .bind(c.ids)
         .bind(c.owners)
         .bind(c.owner_names)

@@ -6,7 +6,7 @@ use serde::Serialize;
 use shareledger_domain::log::StoredEvent;
 use shareledger_domain::quota::QuotaKind;
 use shareledger_domain::share::{ShareEvent, Visitor};
-use sqlx::{PgConnection, PgExecutor, Row};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::ProjectionError;
@@ -22,21 +22,36 @@ pub async fn try_consume(
     kind: QuotaKind,
     limit: Option<u32>,
 ) -> Result<bool, sqlx::Error> {
+    let mut q = QueryBuilder::new("");
+    push_consume(&mut q, user_id, enterprise_id, day, kind, limit);
+    Ok(q.build().fetch_optional(conn).await?.is_some())
+}
+
+/// `try_consume`'s statement, to run on its own or inside a larger one (a common table
+/// expression): it returns a row when the use was counted, and none, changing nothing, when the
+/// quota is used up.
+pub fn push_consume(
+    q: &mut QueryBuilder<Postgres>,
+    user_id: &str,
+    enterprise_id: &str,
+    day: NaiveDate,
+    kind: QuotaKind,
+    limit: Option<u32>,
+) {
     let limit = limit.map_or(i32::MAX, |l| i32::try_from(l).unwrap_or(i32::MAX));
-    let row = sqlx::query(
-        "INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) \
-         SELECT $1, $2, $3, $4, 1 WHERE $5 > 0 \
-         ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1 WHERE q.used < $5 \
-         RETURNING used",
-    )
-    .bind(user_id)
-    .bind(day)
-    .bind(kind.as_str())
-    .bind(enterprise_id)
-    .bind(limit)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.is_some())
+    q.push("INSERT INTO quota_usage AS q (user_id, day, kind, enterprise_id, used) SELECT ")
+        .push_bind(user_id)
+        .push(", ")
+        .push_bind(day)
+        .push(", ")
+        .push_bind(kind.as_str())
+        .push(", ")
+        .push_bind(enterprise_id)
+        .push(", 1 WHERE ")
+        .push_bind(limit)
+        .push(" > 0 ON CONFLICT (user_id, day, kind) DO UPDATE SET used = q.used + 1 WHERE q.used < ")
+        .push_bind(limit)
+        .push(" RETURNING used");
 }
 
 /// Counts a signed-in user's access to a share against their daily quota of distinct shares:

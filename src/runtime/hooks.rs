@@ -5,7 +5,7 @@ use futures_util::future::BoxFuture;
 use shareledger_domain::Aggregate;
 use sqlx::PgConnection;
 
-use crate::store::{StoreError, StoredEvent};
+use crate::store::{FusedWrite, StoreError, StoredEvent};
 
 /// Why a hook stopped the command.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,28 @@ pub trait TxHook<A: Aggregate>: Send + Sync {
         state: &'a A::State,
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), HookError>>;
+
+    /// The same work as part of a new stream's one-statement append (`Runtime::execute_new`),
+    /// built from the event about to be stored (`global_position` and `tx_id` are 0 here; the
+    /// statement reads them from `appended`). `None` (the default): this hook cannot, and the
+    /// command takes the transaction path, where `apply` runs.
+    fn fused(&self, state: &A::State, events: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        let _ = (state, events);
+        Ok(None)
+    }
+}
+
+/// A hook's part of a one-statement append (see `FusedWrite`).
+pub enum Fused {
+    /// A write beside the event.
+    Write(FusedWrite),
+    /// A check before the event, such as a quota: if its statement returns no row, nothing is
+    /// written and the command is refused with this code and detail.
+    Gate {
+        check: FusedWrite,
+        code: &'static str,
+        detail: String,
+    },
 }
 
 /// Runs inside a batch's transaction (`Runtime::execute_batch`), once for all its events, of

@@ -4,7 +4,8 @@
 //! Paths:
 //! - `execute`: optimistic. Reads the snapshot without a lock; a concurrent writer makes the
 //!   append conflict and the command is decided again on fresh state.
-//! - `execute_new`: optimistic on a stream just named; reads nothing on the first try.
+//! - `execute_new`: optimistic on a stream just named; reads nothing on the first try, and when
+//!   its hooks allow, writes everything in one statement (`fused_first`).
 //! - `execute_locked`: for hot streams. Takes the stream's lock (an advisory lock, with the
 //!   snapshot read after it in the same round trip), so writers of one stream queue in
 //!   PostgreSQL instead of conflicting and retrying.
@@ -23,12 +24,12 @@ use shareledger_domain::{Aggregate, DecodeError};
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
-    Cursor, EventMetadata, EventStore, NewEvent, SnapshotWrite, StoreError, StoredEvent, StreamAppend, StreamHead,
-    append_with_snapshots,
+    Cursor, EventMetadata, EventStore, FirstAppend, NewEvent, SnapshotWrite, StoreError, StoredEvent, StreamAppend,
+    StreamHead, append_first_fused, append_with_snapshots,
 };
 
 pub use batch::{BatchItem, BatchOutcome};
-pub use hooks::{EventsHook, HookError, TxHook};
+pub use hooks::{EventsHook, Fused, HookError, TxHook};
 pub use load::{Loaded, load, load_locked};
 pub use retry::RetryPolicy;
 
@@ -265,6 +266,12 @@ impl Runtime {
                 (self.pool.begin().await?, loaded)
             }
             Mode::New => {
+                if let Some(answer) = self
+                    .fused_first::<A>(stream_id, command, context, meta, hooks, attempt)
+                    .await?
+                {
+                    return Ok(answer);
+                }
                 let empty = Loaded {
                     state: A::State::default(),
                     head: StreamHead::EMPTY,
@@ -281,6 +288,74 @@ impl Runtime {
             tx.commit().await?;
         }
         Ok(outcome)
+    }
+
+    /// A new stream's command as one statement (`store::append_first_fused`): when it decides
+    /// one event and every hook can join the append's statement (`TxHook::fused`), the event,
+    /// its snapshot and the hooks' writes commit in one round trip, with no `BEGIN` or `COMMIT`.
+    /// `None`: it cannot (more events, or a hook without a fused form); the transaction path
+    /// runs instead.
+    async fn fused_first<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        context: &A::Context,
+        meta: &CommandMeta,
+        hooks: &[&dyn TxHook<A>],
+        attempt: u32,
+    ) -> Result<Option<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>>, RuntimeError> {
+        let decided = match A::decide(&A::State::default(), command, context) {
+            Ok(events) => events,
+            Err(e) => return Ok(Some(Attempt::Done(Err(Rejection::Domain(e))))),
+        };
+        let [event] = decided.as_slice() else {
+            return Ok(None);
+        };
+        let append = StreamAppend {
+            stream_id: stream_id.to_owned(),
+            expected: StreamHead::EMPTY,
+            events: vec![NewEvent::from_domain(event, &meta.metadata, meta.occurred_at)],
+        };
+        let Some(first) = FirstAppend::prepare(&append)? else {
+            return Ok(None);
+        };
+        let state = A::evolve(A::State::default(), event);
+        let (mut gate, mut writes) = (None, Vec::with_capacity(hooks.len()));
+        for hook in hooks {
+            match hook.fused(&state, first.events()) {
+                Ok(Some(Fused::Write(write))) => writes.push(write),
+                Ok(Some(Fused::Gate { check, code, detail })) if gate.is_none() => gate = Some((check, code, detail)),
+                Ok(_) => return Ok(None),
+                Err(HookError::Refused { code, detail }) => {
+                    return Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail }))));
+                }
+                Err(HookError::Store(e)) => return Err(e.into()),
+            }
+        }
+        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
+        let snapshot = SnapshotWrite {
+            state_schema: A::STATE_SCHEMA,
+            state: &state_json,
+        };
+        let (check, refusal) = match gate {
+            Some((check, code, detail)) => (Some(check), Some((code, detail))),
+            None => (None, None),
+        };
+        let mut conn = self.pool.acquire().await?;
+        match append_first_fused(&mut conn, first, snapshot, check, writes).await {
+            Ok(Some(outcome)) => Ok(Some(Attempt::Done(Ok(Executed {
+                state,
+                head: outcome.heads[0].1,
+                events: outcome.events,
+                attempts: attempt,
+            })))),
+            Ok(None) => match refusal {
+                Some((code, detail)) => Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail })))),
+                None => Err(StoreError::Corrupt("an append without a gate was held back".into()).into()),
+            },
+            Err(e) if e.is_retryable() => Ok(Some(Attempt::Retry)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -7,8 +7,8 @@ use shareledger_domain::quota::QuotaKind;
 use shareledger_projections::{ProjectionError, drive_items, my_share_links, quota_usage};
 use sqlx::PgConnection;
 
-use crate::runtime::{EventsHook, HookError, TxHook};
-use crate::store::{StoreError, StoredEvent};
+use crate::runtime::{EventsHook, Fused, HookError, TxHook};
+use crate::store::{FusedWrite, StoreError, StoredEvent};
 
 /// Applies every inline projection (My Share Links, drive items) to the new events.
 pub struct InlineProjections;
@@ -42,6 +42,12 @@ impl<A: Aggregate> TxHook<A> for InlineProjections {
     ) -> BoxFuture<'a, Result<(), HookError>> {
         EventsHook::apply(self, tx, events)
     }
+
+    /// A new share's My Share Links row (drive items take no part in a share's events).
+    fn fused(&self, _: &A::State, events: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        let row = my_share_links::push_created_with_append(events).map_err(projection_error)?;
+        Ok(row.map(|push| Fused::Write(FusedWrite::new(push))))
+    }
 }
 
 /// Counts a create (or access) against the user's daily quota; refuses when it is used up.
@@ -57,6 +63,20 @@ pub struct DailyQuota {
 /// The code of a quota refusal.
 pub const QUOTA_EXCEEDED: &str = "daily_quota_exceeded";
 
+impl DailyQuota {
+    fn refusal(&self) -> (&'static str, String) {
+        let what = match self.kind {
+            QuotaKind::Create => "create",
+            QuotaKind::Access => "open",
+        };
+        let detail = format!(
+            "You can {what} at most {} shares a day; the quota resets at midnight in your enterprise's time zone.",
+            self.limit.unwrap_or(0)
+        );
+        (QUOTA_EXCEEDED, detail)
+    }
+}
+
 impl<A: Aggregate> TxHook<A> for DailyQuota {
     fn apply<'a>(
         &'a self,
@@ -71,18 +91,24 @@ impl<A: Aggregate> TxHook<A> for DailyQuota {
             if granted {
                 Ok(())
             } else {
-                let what = match self.kind {
-                    QuotaKind::Create => "create",
-                    QuotaKind::Access => "open",
-                };
-                Err(HookError::Refused {
-                    code: QUOTA_EXCEEDED,
-                    detail: format!(
-                        "You can {what} at most {} shares a day; the quota resets at midnight in your enterprise's time zone.",
-                        self.limit.unwrap_or(0)
-                    ),
-                })
+                let (code, detail) = self.refusal();
+                Err(HookError::Refused { code, detail })
             }
         })
+    }
+
+    /// The same counter as the gate of a one-statement append: its row is locked from the
+    /// statement's start to its commit, one round trip.
+    fn fused(&self, _: &A::State, _: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        let (user_id, enterprise_id, day, kind, limit) = (
+            self.user_id.clone(),
+            self.enterprise_id.clone(),
+            self.day,
+            self.kind,
+            self.limit,
+        );
+        let check = FusedWrite::new(move |q| quota_usage::push_consume(q, &user_id, &enterprise_id, day, kind, limit));
+        let (code, detail) = self.refusal();
+        Ok(Some(Fused::Gate { check, code, detail }))
     }
 }

@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
-use sqlx::{PgConnection, PgExecutor, Row};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::crypto::seal::SealKey;
 use crate::crypto::tokens::token_hash;
-use crate::runtime::{HookError, TxHook};
-use crate::store::{StoreError, StoredEvent};
-use shareledger_domain::share::{Share, ShareEvent};
+use crate::runtime::{Fused, HookError, TxHook};
+use crate::store::{FusedWrite, StoreError, StoredEvent};
+use shareledger_domain::share::{Share, ShareEvent, ShareState};
 
 /// A share's secrets, opened.
 #[derive(Debug, Clone)]
@@ -57,19 +57,9 @@ impl TxHook<Share> for WriteSecrets {
                     .map_err(|e| HookError::Store(StoreError::Corrupt(e.to_string())))?;
                 match event {
                     ShareEvent::ShareCreated(created) => {
-                        let token = self.token.as_deref().expect("a create carries its token");
-                        sqlx::query(
-                            "INSERT INTO share_secrets (share_id, token_hash, token_sealed, code_hash, code_sealed, code_version) \
-                             VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(self.share_id)
-                        .bind(&token_hash(token)[..])
-                        .bind(self.seal.seal(token.as_bytes(), binding))
-                        .bind(&phc)
-                        .bind(&sealed_code)
-                        .bind(i32::try_from(created.code_version).unwrap_or(i32::MAX))
-                        .execute(&mut *tx)
-                        .await?;
+                        let mut q = QueryBuilder::new("");
+                        self.created_row(created.code_version).push(&mut q, "VALUES (", ")");
+                        q.build().execute(&mut *tx).await?;
                     }
                     ShareEvent::ShareAccessCodeChanged { code_version, .. } => {
                         set_code(tx, self.share_id, phc.as_deref(), sealed_code.as_deref(), code_version).await?;
@@ -82,6 +72,67 @@ impl TxHook<Share> for WriteSecrets {
             }
             Ok(())
         })
+    }
+
+    /// A new share's secrets, in the statement that appends its `ShareCreated`.
+    fn fused(&self, _: &ShareState, events: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        let [stored] = events else {
+            return Ok(None);
+        };
+        if stored.event_type != "ShareCreated" {
+            return Ok(None);
+        }
+        let ShareEvent::ShareCreated(created) = stored
+            .decode::<ShareEvent>()
+            .map_err(|e| HookError::Store(StoreError::Corrupt(e.to_string())))?
+        else {
+            return Ok(None);
+        };
+        let row = self.created_row(created.code_version);
+        Ok(Some(Fused::Write(FusedWrite::new(move |q| {
+            row.push(q, "SELECT ", " FROM appended")
+        }))))
+    }
+}
+
+/// A new share's row of secrets, sealed.
+struct CreatedRow {
+    share_id: Uuid,
+    token_hash: Vec<u8>,
+    token_sealed: Vec<u8>,
+    code_hash: Option<String>,
+    code_sealed: Option<Vec<u8>>,
+    code_version: i32,
+}
+
+impl CreatedRow {
+    /// `INSERT ... <open> values <close>`: a `VALUES` row, or a `SELECT` from another statement.
+    fn push(self, q: &mut QueryBuilder<Postgres>, open: &str, close: &str) {
+        q.push("INSERT INTO share_secrets (share_id, token_hash, token_sealed, code_hash, code_sealed, code_version) ")
+            .push(open);
+        let mut values = q.separated(", ");
+        values.push_bind(self.share_id);
+        values.push_bind(self.token_hash);
+        values.push_bind(self.token_sealed);
+        values.push_bind(self.code_hash);
+        values.push_bind(self.code_sealed);
+        values.push_bind(self.code_version);
+        q.push(close);
+    }
+}
+
+impl WriteSecrets {
+    fn created_row(&self, code_version: u32) -> CreatedRow {
+        let binding = self.share_id.as_bytes();
+        let token = self.token.as_deref().expect("a create carries its token");
+        CreatedRow {
+            share_id: self.share_id,
+            token_hash: token_hash(token).to_vec(),
+            token_sealed: self.seal.seal(token.as_bytes(), binding),
+            code_hash: self.code.as_ref().map(|c| c.phc.clone()),
+            code_sealed: self.code.as_ref().map(|c| self.seal.seal(c.plain.as_bytes(), binding)),
+            code_version: i32::try_from(code_version).unwrap_or(i32::MAX),
+        }
     }
 }
 

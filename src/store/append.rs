@@ -6,7 +6,7 @@
 //! on `events_stream_version_key`; both outcomes surface as `StoreError::Conflict`.
 
 use chrono::{SubsecRound, Utc};
-use sqlx::{PgConnection, Row, postgres::PgRow};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row, postgres::PgRow};
 
 use super::chain::{HashInput, event_hash};
 use super::error::{StoreError, is_unique_violation};
@@ -160,6 +160,136 @@ async fn append_one_with_snapshot(
         heads,
         already_stored: false,
     })
+}
+
+/// One data-modifying statement to run inside a stream's first append (`append_first_fused`),
+/// as a common table expression: it pushes its SQL (no `WITH`, no name, no semicolon) and binds
+/// its values. A write reads the appended event's `global_position` and `tx_id` from the CTE
+/// `appended` (no row there: the event was not written, so neither is it). A gate runs before
+/// the event: the event and every write happen only if it returns a row, and it must write
+/// nothing when it returns none.
+pub struct FusedWrite(Box<PushSql>);
+
+/// Pushes SQL and its bound values onto a statement being built.
+type PushSql = dyn FnOnce(&mut QueryBuilder<Postgres>) + Send;
+
+impl FusedWrite {
+    /// A statement pushed by `push`.
+    pub fn new(push: impl FnOnce(&mut QueryBuilder<Postgres>) + Send + 'static) -> Self {
+        Self(Box::new(push))
+    }
+}
+
+impl std::fmt::Debug for FusedWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FusedWrite")
+    }
+}
+
+/// A stream's first event, chained and hashed, before it is stored: what `append_first_fused`
+/// writes, and what the fused writes are built from (its position is not known yet: 0).
+#[derive(Debug)]
+pub struct FirstAppend {
+    event: StoredEvent,
+    head: (String, StreamHead),
+}
+
+impl FirstAppend {
+    /// Chains the single event of a new stream; `None` for anything else (more events, or a
+    /// stream expected to have some already).
+    pub fn prepare(append: &StreamAppend) -> Result<Option<Self>, StoreError> {
+        if append.expected != StreamHead::EMPTY || append.events.len() != 1 {
+            return Ok(None);
+        }
+        let (mut events, mut heads) = chain_batch(std::slice::from_ref(append), Utc::now().trunc_subsecs(6))?;
+        match (events.pop(), heads.pop()) {
+            (Some(event), Some(head)) => Ok(Some(Self { event, head })),
+            _ => Ok(None),
+        }
+    }
+
+    /// The event as it will be stored, but with position and transaction id 0.
+    pub fn events(&self) -> &[StoredEvent] {
+        std::slice::from_ref(&self.event)
+    }
+}
+
+/// Writes a new stream's first event, its snapshot and `writes` in one statement, so in
+/// autocommit mode one round trip and one transaction, after `gate` (if any) let it through.
+/// `Ok(None)`: the gate returned no row and nothing was written. A stream that exists after all
+/// collides on the events' unique key and the whole statement rolls back, the gate's work with
+/// it (`StoreError::Conflict`).
+pub async fn append_first_fused(
+    conn: &mut PgConnection,
+    first: FirstAppend,
+    snapshot: SnapshotWrite<'_>,
+    gate: Option<FusedWrite>,
+    writes: Vec<FusedWrite>,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    let FirstAppend { mut event, head } = first;
+    let e = &event;
+    let mut q = QueryBuilder::<Postgres>::new("WITH ");
+    let gated = gate.is_some();
+    if let Some(FusedWrite(push)) = gate {
+        q.push("gate AS (");
+        push(&mut q);
+        q.push("), ");
+    }
+    q.push(
+        "appended AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
+         payload, metadata, occurred_at, recorded_at, prev_hash, hash) SELECT ",
+    );
+    let mut values = q.separated(", ");
+    values.push_bind(e.stream_id.clone());
+    values.push_bind(e.stream_version);
+    values.push_bind(e.event_id);
+    values.push_bind(e.event_type.clone());
+    values.push_bind(e.schema_version);
+    values.push_bind(e.payload.value().clone());
+    values.push_bind(e.metadata.value().clone());
+    values.push_bind(e.occurred_at);
+    values.push_bind(e.recorded_at);
+    values.push_bind(e.prev_hash.to_vec());
+    values.push_bind(e.hash.to_vec());
+    if gated {
+        q.push(" WHERE EXISTS (SELECT 1 FROM gate)");
+    }
+    q.push(
+        " RETURNING global_position, tx_id), snapshot AS (INSERT INTO stream_snapshots (stream_id, version, \
+         head_hash, state_schema, state) SELECT ",
+    );
+    let mut values = q.separated(", ");
+    values.push_bind(e.stream_id.clone());
+    values.push_bind(e.stream_version);
+    values.push_bind(e.hash.to_vec());
+    values.push_bind(snapshot.state_schema);
+    values.push_bind(snapshot.state.clone());
+    q.push(" FROM appended)");
+    for (i, FusedWrite(push)) in writes.into_iter().enumerate() {
+        q.push(format_args!(", write_{i} AS ("));
+        push(&mut q);
+        q.push(")");
+    }
+    q.push(" SELECT a.global_position, a.tx_id::text FROM appended a");
+    let appends = [StreamAppend {
+        stream_id: e.stream_id.clone(),
+        expected: StreamHead::EMPTY,
+        events: Vec::new(),
+    }];
+    let rows = q
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|err| classify_insert_error(err, &appends))?;
+    if rows.is_empty() && gated {
+        return Ok(None);
+    }
+    fill_positions(std::slice::from_mut(&mut event), rows, &appends)?;
+    Ok(Some(AppendOutcome {
+        events: vec![event],
+        heads: vec![head],
+        already_stored: false,
+    }))
 }
 
 fn fill_positions(events: &mut [StoredEvent], rows: Vec<PgRow>, appends: &[StreamAppend]) -> Result<(), StoreError> {

@@ -13,7 +13,10 @@ pub mod verify;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use append::{AppendOutcome, SnapshotWrite, StreamAppend, append_on, append_with_snapshots};
+pub use append::{
+    AppendOutcome, FirstAppend, FusedWrite, SnapshotWrite, StreamAppend, append_first_fused, append_on,
+    append_with_snapshots,
+};
 pub use chain::{Hash, ZERO_HASH};
 pub use error::{StoreError, is_retryable_sqlx, is_unavailable_sqlx, is_unique_violation, sqlstate};
 pub use event::{Cursor, EventMetadata, NewEvent, StoredEvent, StreamHead};
