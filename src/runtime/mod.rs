@@ -121,6 +121,9 @@ enum Attempt<T> {
     Done(T),
 }
 
+/// One try of a command.
+type Tried<A> = Attempt<Result<Executed<<A as Aggregate>::State>, Rejection<<A as Aggregate>::Error>>>;
+
 impl Runtime {
     /// A runtime over this store with this retry policy.
     pub fn new(store: EventStore, retry: RetryPolicy) -> Self {
@@ -254,7 +257,7 @@ impl Runtime {
         mode: Mode,
         fresh: bool,
         attempt: u32,
-    ) -> Result<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>, RuntimeError> {
+    ) -> Result<Tried<A>, RuntimeError> {
         let (mut tx, loaded) = match mode {
             Mode::Locked => {
                 let mut tx = self.pool.begin().await?;
@@ -303,7 +306,7 @@ impl Runtime {
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
         attempt: u32,
-    ) -> Result<Option<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>>, RuntimeError> {
+    ) -> Result<Option<Tried<A>>, RuntimeError> {
         let decided = match A::decide(&A::State::default(), command, context) {
             Ok(events) => events,
             Err(e) => return Ok(Some(Attempt::Done(Err(Rejection::Domain(e))))),
@@ -369,7 +372,7 @@ impl Runtime {
         meta: &CommandMeta,
         hooks: &[&dyn TxHook<A>],
         attempt: u32,
-    ) -> Result<Attempt<Result<Executed<A::State>, Rejection<A::Error>>>, RuntimeError> {
+    ) -> Result<Tried<A>, RuntimeError> {
         let decided = match A::decide(&loaded.state, command, context) {
             Ok(events) => events,
             Err(e) => return Ok(Attempt::Done(Err(Rejection::Domain(e)))),
