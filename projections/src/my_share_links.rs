@@ -366,15 +366,6 @@ async fn apply_one(
     Ok(())
 }
 
-/// The start of the statement inserting new shares' rows: the table and its columns.
-macro_rules! insert_created {
-    () => {
-        "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
-         item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
-         updated_at, last_position)"
-    };
-}
-
 /// A new share's row as part of the statement that appends its `ShareCreated` (a common table
 /// expression beside the CTE `appended`, whose `global_position` the row takes): what
 /// `apply` inserts for that event, in the same round trip as the event. `None` unless `events`
@@ -398,28 +389,17 @@ pub fn push_created_with_append(
     let mut row = Created::default();
     row.push(stream_uuid(&e.stream_id, "share")?, &c, e);
     Ok(Some(move |q: &mut QueryBuilder<Postgres>| {
-        q.push(concat!(insert_created!(), " SELECT "));
-        let mut values = q.separated(", ");
-        values.push_bind(row.ids[0]);
-        values.push_bind(std::mem::take(&mut row.owners[0]));
-        values.push_bind(std::mem::take(&mut row.owner_names[0]));
-        values.push_bind(std::mem::take(&mut row.enterprises[0]));
-        values.push_bind(std::mem::take(&mut row.names[0]));
-        values.push_bind(std::mem::take(&mut row.messages[0]));
-        values.push_bind(row.items[0].take());
-        values.push_bind(row.item_counts[0]);
-        values.push_bind(row.permissions[0].take());
-        values.push_bind(row.scopes[0]);
-        values.push_bind(row.limits[0].take());
-        values.push_bind(row.has_code[0]);
-        values.push_bind(row.autofill[0]);
-        values.push_bind(row.expires[0]);
-        values.push_unseparated(", 'active'");
-        values.push_bind(row.at[0]);
-        values.push_bind(row.at[0]);
-        values.push("a.global_position");
-        q.push(" FROM appended a ON CONFLICT (share_id) DO NOTHING");
+        row.push_insert(q, Position::Appended)
     }))
+}
+
+/// Where new rows' `last_position` comes from.
+#[derive(Clone, Copy)]
+enum Position {
+    /// Their events' positions, as given.
+    Given,
+    /// The statement's CTE `appended` (one event, written in the same statement).
+    Appended,
 }
 
 /// New shares' rows, inserted with one statement.
@@ -468,35 +448,47 @@ impl Created {
         if self.ids.is_empty() {
             return Ok(());
         }
-        let c = std::mem::take(self);
-        sqlx::query(concat!(
-            insert_created!(),
-            " SELECT id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, 'active', at, at, pos \
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], \
-                         $8::int4[], $9::jsonb[], $10::text[], $11::jsonb[], $12::bool[], $13::bool[], \
-                         $14::timestamptz[], $15::timestamptz[], $16::int8[]) \
-                 AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos) \
-             ON CONFLICT (share_id) DO NOTHING"
-        ))
-        .bind(c.ids)
-        .bind(c.owners)
-        .bind(c.owner_names)
-        .bind(c.enterprises)
-        .bind(c.names)
-        .bind(c.messages)
-        .bind(c.items)
-        .bind(c.item_counts)
-        .bind(c.permissions)
-        .bind(c.scopes)
-        .bind(c.limits)
-        .bind(c.has_code)
-        .bind(c.autofill)
-        .bind(c.expires)
-        .bind(c.at)
-        .bind(c.positions)
-        .execute(&mut *conn)
-        .await?;
+        let mut q = QueryBuilder::new("");
+        std::mem::take(self).push_insert(&mut q, Position::Given);
+        q.build().execute(&mut *conn).await?;
         Ok(())
+    }
+
+    /// The rows' `INSERT`, one row per element of the arrays.
+    fn push_insert(self, q: &mut QueryBuilder<Postgres>, position: Position) {
+        q.push(
+            "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
+             item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
+             updated_at, last_position) \
+             SELECT id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, 'active', at, at, ",
+        );
+        q.push(match position {
+            Position::Given => "pos",
+            Position::Appended => "a.global_position",
+        });
+        q.push(" FROM unnest(");
+        let mut arrays = q.separated(", ");
+        arrays.push_bind(self.ids);
+        arrays.push_bind(self.owners);
+        arrays.push_bind(self.owner_names);
+        arrays.push_bind(self.enterprises);
+        arrays.push_bind(self.names);
+        arrays.push_bind(self.messages);
+        arrays.push_bind(self.items);
+        arrays.push_bind(self.item_counts);
+        arrays.push_bind(self.permissions);
+        arrays.push_bind(self.scopes);
+        arrays.push_bind(self.limits);
+        arrays.push_bind(self.has_code);
+        arrays.push_bind(self.autofill);
+        arrays.push_bind(self.expires);
+        arrays.push_bind(self.at);
+        arrays.push_bind(self.positions);
+        q.push(") AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos)");
+        if let Position::Appended = position {
+            q.push(", appended a");
+        }
+        q.push(" ON CONFLICT (share_id) DO NOTHING");
     }
 }
 

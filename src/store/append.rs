@@ -6,7 +6,8 @@
 //! on `events_stream_version_key`; both outcomes surface as `StoreError::Conflict`.
 
 use chrono::{SubsecRound, Utc};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row, postgres::PgRow};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Arguments, PgConnection, Postgres, QueryBuilder, Row};
 
 use super::chain::{HashInput, event_hash};
 use super::error::{StoreError, is_unique_violation};
@@ -76,15 +77,21 @@ ORDER BY u.ord
 RETURNING global_position, tx_id::text
 "#;
 
-/// One event and the stream's snapshot after it, in one statement: the snapshot row is written
-/// only when the event is (it selects from the insert's result), and only ever moves forward.
-const APPEND_ONE_WITH_SNAPSHOT: &str = r#"
-WITH appended AS (
+/// The CTEs `appended` (one event, `$1`..`$11` in `event_arguments`' order, written if its
+/// predecessor has the hash `$10`, and if `$and` holds too) and `snapshot` (the stream's state
+/// after it, `$12` and `$13`): the snapshot row is written only when the event is (it selects
+/// from the insert's result), and only ever moves forward.
+macro_rules! appended_with_snapshot {
+    ($and:literal) => {
+        concat!(
+            r#"appended AS (
     INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
                         metadata, occurred_at, recorded_at, prev_hash, hash)
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-    WHERE $2 = 1 OR EXISTS (
-        SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10)
+    WHERE ($2 = 1 OR EXISTS (
+        SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10))"#,
+            $and,
+            r#"
     RETURNING global_position, tx_id
 ), snapshot AS (
     INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state)
@@ -93,9 +100,20 @@ WITH appended AS (
         head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema,
         state = EXCLUDED.state, updated_at = now()
     WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema
-)
-SELECT global_position, tx_id::text FROM appended
-"#;
+)"#
+        )
+    };
+}
+
+/// What every statement built on `appended` answers: the event's position and transaction.
+macro_rules! select_appended {
+    () => {
+        " SELECT global_position, tx_id::text FROM appended"
+    };
+}
+
+/// One event and the stream's snapshot after it, in one statement.
+const APPEND_ONE_WITH_SNAPSHOT: &str = concat!("WITH ", appended_with_snapshot!(""), select_appended!());
 
 /// The state to store as a stream's snapshot beside an append.
 #[derive(Debug, Clone, Copy)]
@@ -148,9 +166,7 @@ async fn append_one_with_snapshot(
     let recorded_at = Utc::now().trunc_subsecs(6);
     let (mut events, heads) = chain_batch(std::slice::from_ref(append), recorded_at)?;
     let e = &events[0];
-    let rows = bind_event(sqlx::query(APPEND_ONE_WITH_SNAPSHOT), e)
-        .bind(snapshot.state_schema)
-        .bind(snapshot.state)
+    let rows = sqlx::query_with(APPEND_ONE_WITH_SNAPSHOT, with_snapshot_arguments(e, snapshot)?)
         .fetch_all(&mut *conn)
         .await
         .map_err(|err| classify_insert_error(err, std::slice::from_ref(append)))?;
@@ -228,49 +244,24 @@ pub async fn append_first_fused(
 ) -> Result<Option<AppendOutcome>, StoreError> {
     let FirstAppend { mut event, head } = first;
     let e = &event;
-    let mut q = QueryBuilder::<Postgres>::new("WITH ");
+    // The event's and the snapshot's values are `$1`..`$13` of the shared text; the gate's and
+    // the writes' are bound after them.
+    let mut q = QueryBuilder::with_arguments("WITH ", with_snapshot_arguments(e, snapshot)?);
     let gated = gate.is_some();
     if let Some(FusedWrite(push)) = gate {
         q.push("gate AS (");
         push(&mut q);
         q.push("), ");
+        q.push(appended_with_snapshot!(" AND EXISTS (SELECT 1 FROM gate)"));
+    } else {
+        q.push(appended_with_snapshot!(""));
     }
-    q.push(
-        "appended AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
-         payload, metadata, occurred_at, recorded_at, prev_hash, hash) SELECT ",
-    );
-    let mut values = q.separated(", ");
-    values.push_bind(e.stream_id.clone());
-    values.push_bind(e.stream_version);
-    values.push_bind(e.event_id);
-    values.push_bind(e.event_type.clone());
-    values.push_bind(e.schema_version);
-    values.push_bind(e.payload.value().clone());
-    values.push_bind(e.metadata.value().clone());
-    values.push_bind(e.occurred_at);
-    values.push_bind(e.recorded_at);
-    values.push_bind(e.prev_hash.to_vec());
-    values.push_bind(e.hash.to_vec());
-    if gated {
-        q.push(" WHERE EXISTS (SELECT 1 FROM gate)");
-    }
-    q.push(
-        " RETURNING global_position, tx_id), snapshot AS (INSERT INTO stream_snapshots (stream_id, version, \
-         head_hash, state_schema, state) SELECT ",
-    );
-    let mut values = q.separated(", ");
-    values.push_bind(e.stream_id.clone());
-    values.push_bind(e.stream_version);
-    values.push_bind(e.hash.to_vec());
-    values.push_bind(snapshot.state_schema);
-    values.push_bind(snapshot.state.clone());
-    q.push(" FROM appended)");
     for (i, FusedWrite(push)) in writes.into_iter().enumerate() {
         q.push(format_args!(", write_{i} AS ("));
         push(&mut q);
         q.push(")");
     }
-    q.push(" SELECT a.global_position, a.tx_id::text FROM appended a");
+    q.push(select_appended!());
     let appends = [StreamAppend {
         stream_id: e.stream_id.clone(),
         expected: StreamHead::EMPTY,
@@ -384,25 +375,40 @@ fn chain_batch(
 }
 
 /// An event's columns as `$1`..`$11`, in the order of `APPEND_ONE`.
-fn bind_event<'q>(query: PgQuery<'q>, e: &'q StoredEvent) -> PgQuery<'q> {
-    query
-        .bind(&e.stream_id)
-        .bind(e.stream_version)
-        .bind(e.event_id)
-        .bind(&e.event_type)
-        .bind(e.schema_version)
-        .bind(e.payload.value())
-        .bind(e.metadata.value())
-        .bind(e.occurred_at)
-        .bind(e.recorded_at)
-        .bind(&e.prev_hash[..])
-        .bind(&e.hash[..])
+fn event_arguments(e: &StoredEvent) -> Result<PgArguments, sqlx::Error> {
+    let mut args = PgArguments::default();
+    add(&mut args, &e.stream_id)?;
+    add(&mut args, e.stream_version)?;
+    add(&mut args, e.event_id)?;
+    add(&mut args, &e.event_type)?;
+    add(&mut args, e.schema_version)?;
+    add(&mut args, e.payload.value())?;
+    add(&mut args, e.metadata.value())?;
+    add(&mut args, e.occurred_at)?;
+    add(&mut args, e.recorded_at)?;
+    add(&mut args, &e.prev_hash[..])?;
+    add(&mut args, &e.hash[..])?;
+    Ok(args)
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+/// The event's columns, then the snapshot's schema and state (`$12`, `$13`):
+/// `appended_with_snapshot`'s values.
+fn with_snapshot_arguments(e: &StoredEvent, snapshot: SnapshotWrite<'_>) -> Result<PgArguments, sqlx::Error> {
+    let mut args = event_arguments(e)?;
+    add(&mut args, snapshot.state_schema)?;
+    add(&mut args, snapshot.state)?;
+    Ok(args)
+}
+
+fn add<'t, T: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>>(
+    args: &mut PgArguments,
+    value: T,
+) -> Result<(), sqlx::Error> {
+    args.add(value).map_err(sqlx::Error::Encode)
+}
 
 async fn insert_one(conn: &mut PgConnection, e: &StoredEvent) -> Result<Vec<PgRow>, sqlx::Error> {
-    bind_event(sqlx::query(APPEND_ONE), e).fetch_all(conn).await
+    sqlx::query_with(APPEND_ONE, event_arguments(e)?).fetch_all(conn).await
 }
 
 async fn insert_many(conn: &mut PgConnection, events: &[StoredEvent]) -> Result<Vec<PgRow>, sqlx::Error> {
