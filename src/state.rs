@@ -32,6 +32,7 @@ struct Inner {
     throttles: crate::service::recipient::throttle::Throttles,
     runners: crate::service::runners::Runners,
     combiner: crate::service::recipient::combine::Combiner,
+    names: crate::service::shares::name_index::NameIndex,
     connect: sqlx::postgres::PgConnectOptions,
 }
 
@@ -71,6 +72,7 @@ impl AppState {
                 throttles: Default::default(),
                 runners: Default::default(),
                 combiner: Default::default(),
+                names: Default::default(),
                 connect: pool.connect_options().as_ref().clone(),
                 config,
                 pool,
@@ -81,6 +83,11 @@ impl AppState {
     /// Concurrent accesses, to any shares, written together (`service::recipient::combine`).
     pub fn combiner(&self) -> &crate::service::recipient::combine::Combiner {
         &self.inner.combiner
+    }
+
+    /// Owners' share names for the search's substring (`service::shares::name_index`).
+    pub fn names(&self) -> &crate::service::shares::name_index::NameIndex {
+        &self.inner.names
     }
 
     pub fn config(&self) -> &Config {

@@ -165,6 +165,32 @@ async fn a_thousand_shares_are_found_exactly_by_name_time_and_status_across_page
     assert_eq!(got, by_name.iter().map(|m| m.id).collect::<Vec<_>>());
     let got = page_through(&t, &alice, "status=all&order_by=created&order=asc").await;
     assert_eq!(got, made.iter().map(|m| m.id).collect::<Vec<_>>());
+    // Through the name index (an ASCII `q`, 750 candidates): the newest candidates first, then
+    // all of them when those do not fill a page (few expired), in either direction.
+    let got = page_through(&t, &alice, "status=all&q=REPORT&order=asc").await;
+    let reports = |m: &&Made| m.name.to_lowercase().contains("report");
+    assert_eq!(got, made.iter().filter(reports).map(|m| m.id).collect::<Vec<_>>());
+    let got = page_through(&t, &alice, "status=all&q=0").await;
+    assert_eq!(got, expect(&|m| m.name.contains('0')));
+    let got = page_through(&t, &alice, "status=all&q=0&order=asc").await;
+    assert_eq!(
+        got,
+        made.iter()
+            .filter(|m| m.name.contains('0'))
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    );
+    let got = page_through(&t, &alice, "status=expired&q=report").await;
+    assert_eq!(got, expect(&|m| reports(&m) && status(m) == "expired"));
+    assert!(!got.is_empty());
+    let got = page_through(&t, &alice, "status=cancelled&q=report&order=asc").await;
+    let want: Vec<Uuid> = made
+        .iter()
+        .filter(|m| reports(m) && m.cancelled)
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(got, want);
+    assert!(t.state.names().horizon("alice").is_some(), "the index was used");
 }
 
 /// A substring search among an owner's many shares goes through the trigram index even right
@@ -198,4 +224,61 @@ async fn a_name_search_uses_the_trigram_index_right_after_many_creates() {
         plan.to_string().contains("my_share_links_name_trgm_idx"),
         "the search walks the shares instead: {plan:#}"
     );
+}
+
+/// The name index (ASCII-lowercased names; anything else always a candidate) finds what
+/// PostgreSQL's `ILIKE` finds, whatever the names hold: case, LIKE's wildcards taken
+/// literally, letters outside ASCII whose case folding depends on the locale.
+#[tokio::test]
+async fn the_name_index_finds_what_the_database_finds_for_any_name() {
+    let t = TestApp::new().await;
+    let alice = t.user("alice");
+    let file = t.upload(&alice, "a.txt", b"a", None).await;
+    let names = [
+        "Kelvin \u{212a}X",
+        "\u{130}stanbul trip",
+        "istanbul TRIP",
+        "STRASSE",
+        "stra\u{df}e",
+        "\u{3a3}\u{391}\u{3a3} final",
+        "na\u{ef}ve plan",
+        "naive plan",
+        "\u{ff21}\u{ff22}\u{ff23} wide",
+        "ABC",
+        "100% done_v2\\final",
+        "100 percent",
+        "Q1 report",
+        "q1 REPORT (copy)",
+    ];
+    for name in names {
+        t.share(&alice, &[file], json!({ "name": name })).await;
+    }
+    for q in [
+        "k",
+        "kx",
+        "i",
+        "istanbul",
+        "STRASSE",
+        "\u{df}",
+        "\u{3c3}",
+        "na",
+        "naive",
+        "abc",
+        "%",
+        "_",
+        "\\",
+        "% d",
+        "e_v",
+        "q1 report",
+        "Q1 REPORT (",
+        ")",
+        " ",
+        "plan",
+        "xyz",
+    ] {
+        t.found_by_name("alice", q).await;
+    }
+    assert_eq!(t.found_by_name("alice", "q1 report").await.len(), 2);
+    assert_eq!(t.found_by_name("alice", "%").await.len(), 1);
+    assert!(t.state.names().horizon("alice").is_some(), "the index was used");
 }

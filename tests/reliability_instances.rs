@@ -146,3 +146,81 @@ async fn the_daily_quota_holds_exactly_across_instances() {
         5
     );
 }
+
+/// One instance keeps an owner's names in memory for the search; the other instance's creates
+/// and renames, and a transaction that commits after later ones, are all found at once.
+#[tokio::test]
+async fn a_name_search_finds_at_once_what_the_other_instance_and_a_late_commit_wrote() {
+    let apps = two().await;
+    let alice = apps[0].user("alice");
+    let file = apps[0].upload(&alice, "a.txt", b"a", None).await;
+    let mut reports = Vec::new();
+    for i in 0..5 {
+        reports.push(
+            apps[0]
+                .share(&alice, &[file], json!({"name": format!("Report {i}")}))
+                .await,
+        );
+    }
+    let mut expected = reports.clone();
+    expected.sort();
+    assert_eq!(apps[0].found_by_name("alice", "REPORT").await, expected);
+    assert!(
+        apps[0].state.names().horizon("alice").is_some(),
+        "the search built the index"
+    );
+
+    // The other instance adds one and renames another.
+    let sixth = apps[1].share(&alice, &[file], json!({"name": "report 6"})).await;
+    let renamed = apps[1]
+        .call(
+            "PATCH",
+            &format!("/api/v1/shares/{}", reports[0]),
+            Some(&alice),
+            Some(json!({"name": "Invoice 0"})),
+        )
+        .await;
+    assert_eq!(
+        renamed.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&renamed.body)
+    );
+    let found = apps[0].found_by_name("alice", "report").await;
+    assert!(found.contains(&sixth) && !found.contains(&reports[0]), "{found:?}");
+    assert_eq!(found.len(), 5);
+    assert_eq!(apps[0].found_by_name("alice", "invoice").await, vec![reports[0]]);
+
+    // A share whose transaction began before others but commits after them.
+    let mut late = apps[1].db.pool.begin().await.unwrap();
+    let late_xid: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::int8")
+        .fetch_one(&mut *late)
+        .await
+        .unwrap();
+    let late_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
+             item_count, permissions, scope, limits, has_code, autofill_code, status, created_at, updated_at, \
+             last_position, name_tx) \
+         SELECT gen_random_uuid(), owner_id, owner_name, enterprise_id, 'Late report', message, items, \
+             item_count, permissions, scope, limits, has_code, autofill_code, status, created_at, updated_at, \
+             last_position, pg_current_xact_id()::text::int8 \
+         FROM my_share_links WHERE share_id = $1 RETURNING share_id",
+    )
+    .bind(sixth)
+    .fetch_one(&mut *late)
+    .await
+    .unwrap();
+    assert!(!apps[0].found_by_name("alice", "late").await.contains(&late_id));
+    let seventh = apps[1].share(&alice, &[file], json!({"name": "Report 7"})).await;
+    let found = apps[0].found_by_name("alice", "report").await;
+    assert!(found.contains(&seventh) && !found.contains(&late_id), "{found:?}");
+    let horizon = apps[0].state.names().horizon("alice").unwrap();
+    assert!(
+        horizon <= late_xid,
+        "the horizon {horizon} passed a running transaction {late_xid}"
+    );
+    late.commit().await.unwrap();
+    let found = apps[0].found_by_name("alice", "report").await;
+    assert!(found.contains(&late_id) && found.contains(&seventh), "{found:?}");
+    assert_eq!(apps[0].found_by_name("alice", "late rep").await, vec![late_id]);
+}

@@ -338,7 +338,11 @@ async fn apply_one(
             one.push(id, c, e);
             return one.flush(conn).await;
         }
-        ShareEvent::ShareRenamed { name } => set(id, e, "name", name.clone()),
+        ShareEvent::ShareRenamed { name } => {
+            let mut q = QueryBuilder::new("UPDATE my_share_links SET name = ");
+            q.push_bind(name.clone()).push(", name_tx = ").push_bind(tx_id(e));
+            finish(q, id, e)
+        }
         ShareEvent::ShareMessageChanged { message } => set(id, e, "message", message.clone()),
         ShareEvent::SharePermissionsChanged { permissions } => set(id, e, "permissions", json(permissions)),
         ShareEvent::ShareScopeChanged { scope } => set(id, e, "scope", scope_name(scope).to_owned()),
@@ -421,6 +425,7 @@ struct Created {
     expires: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     at: Vec<chrono::DateTime<chrono::Utc>>,
     positions: Vec<i64>,
+    txs: Vec<i64>,
 }
 
 impl Created {
@@ -442,6 +447,7 @@ impl Created {
         self.expires.push(c.expires_at);
         self.at.push(e.occurred_at);
         self.positions.push(e.global_position);
+        self.txs.push(tx_id(e));
     }
 
     async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -459,12 +465,12 @@ impl Created {
         q.push(
             "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
              item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
-             updated_at, last_position) \
+             updated_at, last_position, name_tx) \
              SELECT id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, 'active', at, at, ",
         );
         q.push(match position {
-            Position::Given => "pos",
-            Position::Appended => "a.global_position",
+            Position::Given => "pos, tx",
+            Position::Appended => "a.global_position, a.tx_id::text::int8",
         });
         q.push(" FROM unnest(");
         let mut arrays = q.separated(", ");
@@ -484,7 +490,8 @@ impl Created {
         arrays.push_bind(self.expires);
         arrays.push_bind(self.at);
         arrays.push_bind(self.positions);
-        q.push(") AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos)");
+        arrays.push_bind(self.txs);
+        q.push(") AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos, tx)");
         if let Position::Appended = position {
             q.push(", appended a");
         }
@@ -509,6 +516,11 @@ fn finish(mut q: QueryBuilder<Postgres>, id: Uuid, e: &StoredEvent) -> QueryBuil
         .push(" WHERE share_id = ")
         .push_bind(id);
     q
+}
+
+/// The event's transaction as stored in `name_tx` (transaction ids stay far below `i64::MAX`).
+fn tx_id(e: &StoredEvent) -> i64 {
+    i64::try_from(e.tx_id).unwrap_or(i64::MAX)
 }
 
 fn scope_name(scope: &shareledger_domain::share::Scope) -> &'static str {
@@ -753,9 +765,40 @@ fn push_conditions(q: &mut QueryBuilder<Postgres>, s: &Search) {
 
 /// Runs an owner's search: the page after `after`, and the cursor after it.
 pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+    let Ok(mut q) = page_query(s, None) else {
+        return Ok(Err(BadCursor));
+    };
+    // Planned with the actual values every time (an unnamed statement), never with a generic
+    // plan: how selective the pattern is decides between the trigram index and a walk of the
+    // owner's newest shares, and a generic plan, blind to it, walked every share of an owner
+    // with 40,000 to find 11 (seconds, in a soak run).
+    let rows = q.build().persistent(false).fetch_all(db).await?;
+    Ok(Ok(page(s, &rows)?))
+}
+
+/// The same search, among the shares `among` only: those an in-process name index found for
+/// `s.q`, which may be more than match (every condition is still checked here) but must not be
+/// fewer. A prepared statement: its plan, by primary key, does not depend on the values.
+pub async fn search_among<'c>(
+    db: impl PgExecutor<'c>,
+    s: &Search,
+    among: Vec<Uuid>,
+) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+    let Ok(mut q) = page_query(s, Some(among)) else {
+        return Ok(Err(BadCursor));
+    };
+    let rows = q.build().fetch_all(db).await?;
+    Ok(Ok(page(s, &rows)?))
+}
+
+/// The page's query: the conditions, the cursor, the order and one row more than the limit.
+fn page_query(s: &Search, among: Option<Vec<Uuid>>) -> Result<QueryBuilder<Postgres>, BadCursor> {
     let column = s.order_by.column();
     let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM my_share_links"));
     push_conditions(&mut q, s);
+    if let Some(ids) = among {
+        q.push(" AND share_id = ANY(").push_bind(ids).push(")");
+    }
     let cmp = if s.descending { "<" } else { ">" };
     if let Some(cursor) = &s.after {
         q.push(format!(" AND ({column}, share_id) {cmp} ("));
@@ -767,7 +810,7 @@ pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Pa
                 Ok(at) => {
                     q.push_bind(at);
                 }
-                Err(_) => return Ok(Err(BadCursor)),
+                Err(_) => return Err(BadCursor),
             },
         }
         q.push(", ").push_bind(cursor.id).push(")");
@@ -775,11 +818,11 @@ pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Pa
     let dir = if s.descending { "DESC" } else { "ASC" };
     q.push(format!(" ORDER BY {column} {dir}, share_id {dir} LIMIT "));
     q.push_bind(i64::from(s.limit) + 1);
-    // Planned with the actual values every time (an unnamed statement), never with a generic
-    // plan: how selective the pattern is decides between the trigram index and a walk of the
-    // owner's newest shares, and a generic plan, blind to it, walked every share of an owner
-    // with 40,000 to find 11 (seconds, in a soak run).
-    let rows = q.build().persistent(false).fetch_all(db).await?;
+    Ok(q)
+}
+
+/// The page in `rows` (one more than the limit when there is a next page) and its cursor.
+fn page(s: &Search, rows: &[PgRow]) -> Result<Page, sqlx::Error> {
     let mut rows: Vec<ShareRow> = rows.iter().map(decode).collect::<Result<_, _>>()?;
     let more = rows.len() > s.limit as usize;
     rows.truncate(s.limit as usize);
@@ -792,7 +835,53 @@ pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Pa
         },
         id: last.share_id,
     });
-    Ok(Ok(Page { rows, next }))
+    Ok(Page { rows, next })
+}
+
+/// An owner's names written since a horizon, and the next horizon.
+#[derive(Debug, Clone, Default)]
+pub struct NamesSince {
+    /// The oldest transaction still running when these were read: every transaction below it
+    /// had ended, so any name written later, or by a transaction not yet committed, is written
+    /// by a transaction at or above it (`pg_snapshot_xmin` of the statement's snapshot).
+    pub horizon: i64,
+    /// Each share whose name was written by a transaction at or above `since`.
+    pub names: Vec<NameRow>,
+}
+
+/// A share's name and creation time (which never changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRow {
+    pub share_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The names of `owner_id`'s shares written by transactions at or above `since` (0: all of
+/// them), read in one snapshot with the horizon to ask from next time. Together with every
+/// earlier answer for the same owner this is each share's current name, whatever order
+/// transactions committed in: what an in-process name index keeps up to date with.
+pub async fn names_since<'c>(db: impl PgExecutor<'c>, owner_id: &str, since: i64) -> Result<NamesSince, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 AS horizon, m.share_id, m.name, m.created_at \
+         FROM (VALUES (1)) AS one (x) LEFT JOIN my_share_links m ON m.owner_id = $1 AND m.name_tx >= $2",
+    )
+    .bind(owner_id)
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    let mut out = NamesSince::default();
+    for row in &rows {
+        out.horizon = row.try_get("horizon")?;
+        if let Some(share_id) = row.try_get::<Option<Uuid>, _>("share_id")? {
+            out.names.push(NameRow {
+                share_id,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// How many shares a search finds in all (its cursor and limit aside).

@@ -312,6 +312,40 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
     }
 
+    /// The ids a name search finds, through the instance's name index, checked against the same
+    /// search in the database alone.
+    pub async fn found_by_name(&self, owner: &str, q: &str) -> Vec<uuid::Uuid> {
+        use shareledger_projections::my_share_links::{self, OrderBy, Search, StatusFilter};
+        let search = Search {
+            owner_id: owner.to_owned(),
+            q: Some(q.to_owned()),
+            created_after: None,
+            created_before: None,
+            status: StatusFilter::All,
+            order_by: OrderBy::Created,
+            descending: true,
+            limit: 100,
+            after: None,
+            now: self.clock_now(),
+            filter: None,
+        };
+        let ids = |page: my_share_links::Page| {
+            let mut ids: Vec<uuid::Uuid> = page.rows.iter().map(|r| r.share_id).collect();
+            ids.sort();
+            ids
+        };
+        let indexed = ids(self
+            .state
+            .names()
+            .search(&self.db.pool, &search)
+            .await
+            .unwrap()
+            .unwrap());
+        let database = ids(my_share_links::search(&self.db.pool, &search).await.unwrap().unwrap());
+        assert_eq!(indexed, database, "{q:?}: the index and the database disagree");
+        indexed
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.db.pool)

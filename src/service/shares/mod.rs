@@ -3,6 +3,7 @@
 
 mod commands;
 pub mod dto;
+pub mod name_index;
 mod queries;
 mod view;
 

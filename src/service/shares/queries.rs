@@ -139,7 +139,9 @@ pub async fn list(state: &AppState, actor: &Actor, params: ListParams) -> Result
         now,
         filter: None,
     };
-    let page = my_share_links::search(state.pool(), &search)
+    let page = state
+        .names()
+        .search(state.pool(), &search)
         .await?
         .map_err(|_| invalid("cursor_invalid", "The cursor belongs to a search with another order."))?;
     Ok(SharePage {

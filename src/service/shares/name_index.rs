@@ -1,0 +1,371 @@
+//! An in-process index of owners' share names for the search's substring (`q`).
+//!
+//! PostgreSQL's trigram index answers `name ILIKE '%q%'`, but the query is planned for its
+//! pattern on every call and walks posting lists shared by every name of the owner: most of a
+//! search's cost. Here each owner's names, ASCII-lowercased, sit in one buffer that
+//! `memchr::memmem` scans in microseconds; the shares it finds go to
+//! [`my_share_links::search_among`], a prepared statement by primary key that still checks
+//! every condition, the name's `ILIKE` included. So the index may find more than match, never
+//! fewer:
+//! - a name with anything but ASCII in it is always a candidate (PostgreSQL's case folding
+//!   outside ASCII depends on the locale), and a `q` with anything but ASCII is searched by the
+//!   database alone;
+//! - names are kept current across instances and out-of-order commits by transaction ids: the
+//!   index holds an owner's names as of a horizon (the oldest transaction running when they
+//!   were read), and every search first reads the names written by transactions at or above it
+//!   ([`my_share_links::names_since`], usually none). Those shares are candidates whatever
+//!   their names, and are merged into the index for the next search. A name committed after
+//!   that read belongs to a write concurrent with the search.
+//!
+//! More than [`MAX_CANDIDATES`] candidates (a `q` most names contain) and the database path
+//! is used, whose plan then walks the owner's newest shares. The index holds at most
+//! [`BUDGET`] bytes; the owners searched least recently are dropped first.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use shareledger_projections::my_share_links::{self, BadCursor, OrderBy, Page, Search};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Above this many candidates the database searches on its own.
+pub const MAX_CANDIDATES: usize = 2048;
+
+/// The most bytes the index keeps over all owners (about 60 bytes a name of 20 characters).
+pub const BUDGET: usize = 32 << 20;
+
+/// Owners' names, by owner.
+#[derive(Default)]
+pub struct NameIndex {
+    owners: Mutex<Owners>,
+}
+
+#[derive(Default)]
+struct Owners {
+    by_owner: HashMap<String, Entry>,
+    bytes: usize,
+    tick: u64,
+}
+
+struct Entry {
+    names: Arc<Names>,
+    used: u64,
+}
+
+/// One owner's names as of `horizon`.
+#[derive(Clone, Default)]
+struct Names {
+    horizon: i64,
+    /// Each slot's share.
+    ids: Vec<Uuid>,
+    /// Each slot's share's creation time, in microseconds (it never changes).
+    created: Vec<i64>,
+    /// Whether the slot holds the share's current name (a rename takes a new slot).
+    live: Vec<bool>,
+    /// `\0name\0name...\0`: each slot's name, ASCII-lowercased, empty for a name with
+    /// anything but ASCII.
+    text: Vec<u8>,
+    /// Where each slot's name starts in `text`.
+    starts: Vec<u32>,
+    /// Slots whose names are not all ASCII: always candidates.
+    wide: Vec<u32>,
+    /// The share's current slot.
+    slot: HashMap<Uuid, u32>,
+}
+
+impl Names {
+    fn new() -> Self {
+        Self {
+            text: vec![0],
+            ..Self::default()
+        }
+    }
+
+    /// Sets the names read by `names_since`, and the horizon it answered.
+    fn apply(&mut self, read: &my_share_links::NamesSince) {
+        for row in &read.names {
+            if let Some(old) = self.slot.get(&row.share_id) {
+                self.live[*old as usize] = false;
+            }
+            let created = row.created_at.timestamp_micros();
+            if row.name.is_ascii() {
+                let folded: Vec<u8> = row.name.bytes().map(|b| b.to_ascii_lowercase()).collect();
+                self.push(row.share_id, created, &folded, false);
+            } else {
+                self.push(row.share_id, created, b"", true);
+            }
+        }
+        self.horizon = read.horizon;
+        if self.ids.len() > 2 * self.slot.len() + 64 {
+            self.compact();
+        }
+    }
+
+    /// A new slot holding the share's current name.
+    fn push(&mut self, id: Uuid, created: i64, folded: &[u8], wide: bool) {
+        let slot = u32::try_from(self.ids.len()).expect("fewer than 2^32 names");
+        self.slot.insert(id, slot);
+        self.ids.push(id);
+        self.created.push(created);
+        self.live.push(true);
+        self.starts
+            .push(u32::try_from(self.text.len()).expect("under 4 GiB of names"));
+        self.text.extend_from_slice(folded);
+        self.text.push(0);
+        if wide {
+            self.wide.push(slot);
+        }
+    }
+
+    /// Drops the slots of old names.
+    fn compact(&mut self) {
+        let mut fresh = Names {
+            horizon: self.horizon,
+            ..Names::new()
+        };
+        for slot in (0..self.ids.len()).filter(|&i| self.live[i]) {
+            let start = self.starts[slot] as usize;
+            let end = start + self.text[start..].iter().position(|&b| b == 0).unwrap_or(0);
+            let wide = self.wide.binary_search(&(slot as u32)).is_ok();
+            fresh.push(self.ids[slot], self.created[slot], &self.text[start..end], wide);
+        }
+        *self = fresh;
+    }
+
+    /// The live shares whose names may contain `needle` (ASCII, lowercased), with their
+    /// creation times; `None` past `max`.
+    fn candidates(&self, needle: &[u8], max: usize) -> Option<Vec<(i64, Uuid)>> {
+        let mut found = Vec::new();
+        let mut last = None;
+        for at in memchr::memmem::find_iter(&self.text, needle) {
+            let slot = self.starts.partition_point(|&s| s as usize <= at) - 1;
+            if last == Some(slot) || !self.live[slot] {
+                continue;
+            }
+            last = Some(slot);
+            found.push((self.created[slot], self.ids[slot]));
+            if found.len() > max {
+                return None;
+            }
+        }
+        for &slot in &self.wide {
+            if self.live[slot as usize] {
+                found.push((self.created[slot as usize], self.ids[slot as usize]));
+            }
+        }
+        (found.len() <= max).then_some(found)
+    }
+
+    fn bytes(&self) -> usize {
+        self.text.capacity()
+            + self.ids.capacity() * 16
+            + self.starts.capacity() * 4
+            + self.live.capacity()
+            + self.wide.capacity() * 4
+            + self.slot.capacity() * 24
+    }
+}
+
+impl NameIndex {
+    /// Runs the owner's search: through the index when `s.q` is ASCII and finds at most
+    /// [`MAX_CANDIDATES`] shares, otherwise in the database alone.
+    pub async fn search(&self, pool: &PgPool, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+        let needle = match s.q.as_deref() {
+            Some(q) if !q.is_empty() && q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
+            _ => return my_share_links::search(pool, s).await,
+        };
+        let known = self.names(&s.owner_id);
+        let read = my_share_links::names_since(pool, &s.owner_id, known.as_ref().map_or(0, |n| n.horizon)).await?;
+        let names = match known {
+            Some(known) if read.names.is_empty() => known,
+            known => {
+                let mut names = known.map_or_else(Names::new, |n| (*n).clone());
+                names.apply(&read);
+                self.keep(&s.owner_id, names)
+            }
+        };
+        let Some(mut among) = names.candidates(needle.as_bytes(), MAX_CANDIDATES) else {
+            metrics::counter!("shareledger_name_search_total", "path" => "database").increment(1);
+            return my_share_links::search(pool, s).await;
+        };
+        metrics::counter!("shareledger_name_search_total", "path" => "index").increment(1);
+        // Renamed or new since the horizon: whatever the index said of them before.
+        among.extend(read.names.iter().map(|r| (r.created_at.timestamp_micros(), r.share_id)));
+        among.sort_unstable();
+        among.dedup();
+        if let Some(first) = newest_first(s, &mut among) {
+            let page = my_share_links::search_among(pool, s, first).await?;
+            // A full page (and one more) from the chunk is the page: every share left out
+            // comes after all of the chunk in the search's order.
+            if page.as_ref().is_ok_and(|p| p.next.is_some()) {
+                return Ok(page);
+            }
+        }
+        my_share_links::search_among(pool, s, among.into_iter().map(|(_, id)| id).collect()).await
+    }
+
+    /// The horizon of the owner's kept names, if kept: every name written by a transaction
+    /// below it is in the index.
+    pub fn horizon(&self, owner: &str) -> Option<i64> {
+        let owners = self.owners.lock().expect("name index lock");
+        owners.by_owner.get(owner).map(|e| e.names.horizon)
+    }
+
+    /// The owner's names, if kept.
+    fn names(&self, owner: &str) -> Option<Arc<Names>> {
+        let mut owners = self.owners.lock().expect("name index lock");
+        owners.tick += 1;
+        let tick = owners.tick;
+        let entry = owners.by_owner.get_mut(owner)?;
+        entry.used = tick;
+        Some(entry.names.clone())
+    }
+
+    /// Keeps the owner's names unless a newer read is kept already, and drops the owners
+    /// used least recently while over the budget.
+    fn keep(&self, owner: &str, names: Names) -> Arc<Names> {
+        let names = Arc::new(names);
+        let size = names.bytes();
+        if size > BUDGET / 2 {
+            return names;
+        }
+        let mut owners = self.owners.lock().expect("name index lock");
+        owners.tick += 1;
+        let tick = owners.tick;
+        let replaced = match owners.by_owner.get(owner) {
+            Some(entry) if entry.names.horizon > names.horizon => return names,
+            Some(entry) => entry.names.bytes(),
+            None => 0,
+        };
+        owners.by_owner.insert(
+            owner.to_owned(),
+            Entry {
+                names: names.clone(),
+                used: tick,
+            },
+        );
+        owners.bytes = owners.bytes - replaced + size;
+        while owners.bytes > BUDGET {
+            let Some(oldest) = owners
+                .by_owner
+                .iter()
+                .filter(|(o, _)| o.as_str() != owner)
+                .min_by_key(|(_, e)| e.used)
+                .map(|(o, _)| o.clone())
+            else {
+                break;
+            };
+            if let Some(gone) = owners.by_owner.remove(&oldest) {
+                owners.bytes -= gone.names.bytes();
+            }
+        }
+        names
+    }
+}
+
+/// How many candidates, in the page's order, are tried before all of them.
+fn chunk(limit: u32) -> usize {
+    (2 * (limit as usize + 1)).max(64)
+}
+
+/// For a search in creation order with more candidates than a chunk: the first chunk of them in
+/// the search's order past its cursor, and `among` reduced to those past the cursor. A share
+/// created on the same microsecond as another orders by id, as in the database (both compare
+/// the 16 bytes of a UUID in order).
+fn newest_first(s: &Search, among: &mut Vec<(i64, Uuid)>) -> Option<Vec<Uuid>> {
+    if s.order_by != OrderBy::Created || among.len() <= chunk(s.limit) {
+        return None;
+    }
+    if s.descending {
+        among.reverse();
+    }
+    if let Some(cursor) = &s.after {
+        let at = cursor.key.parse::<DateTime<Utc>>().ok()?.timestamp_micros();
+        let past = |c: &(i64, Uuid)| {
+            if s.descending {
+                *c < (at, cursor.id)
+            } else {
+                *c > (at, cursor.id)
+            }
+        };
+        among.retain(past);
+    }
+    (among.len() > chunk(s.limit)).then(|| among.iter().take(chunk(s.limit)).map(|(_, id)| *id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(horizon: i64, names: &[(u128, &str)]) -> my_share_links::NamesSince {
+        my_share_links::NamesSince {
+            horizon,
+            names: names
+                .iter()
+                .map(|(id, n)| my_share_links::NameRow {
+                    share_id: Uuid::from_u128(*id),
+                    name: (*n).to_owned(),
+                    created_at: DateTime::from_timestamp_micros(*id as i64).unwrap(),
+                })
+                .collect(),
+        }
+    }
+
+    fn found(names: &Names, q: &str) -> Vec<u128> {
+        let mut ids: Vec<u128> = names
+            .candidates(q.to_ascii_lowercase().as_bytes(), MAX_CANDIDATES)
+            .unwrap()
+            .into_iter()
+            .map(|(_, id)| id.as_u128())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn finds_substrings_case_insensitively_within_one_name_and_always_offers_wide_names() {
+        let mut names = Names::new();
+        names.apply(&read(
+            5,
+            &[
+                (1, "Quarterly Report"),
+                (2, "photo_1.JPG"),
+                (3, "季度 report"),
+                (4, "rep"),
+            ],
+        ));
+        assert_eq!(found(&names, "REPORT"), vec![1, 3]);
+        assert_eq!(found(&names, "o_1.j"), vec![2, 3]);
+        // Never across two names: "rep" + "ort" of the next name is not a match.
+        assert_eq!(found(&names, "reportrep"), vec![3]);
+        assert_eq!(found(&names, "e"), vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn a_rename_replaces_the_old_name_and_compacting_keeps_every_current_one() {
+        let mut names = Names::new();
+        names.apply(&read(5, &[(1, "alpha"), (2, "beta"), (3, "Ünïcode")]));
+        names.apply(&read(9, &[(1, "gamma")]));
+        assert_eq!(found(&names, "alpha"), vec![3]);
+        assert_eq!(found(&names, "gam"), vec![1, 3]);
+        assert_eq!(names.horizon, 9);
+        for round in 0..200 {
+            names.apply(&read(10 + round, &[(2, if round % 2 == 0 { "delta" } else { "beta" })]));
+        }
+        assert!(names.ids.len() < 3 * 3 + 64, "compacted: {} slots", names.ids.len());
+        assert_eq!(found(&names, "beta"), vec![2, 3]);
+        assert_eq!(found(&names, "gamma"), vec![1, 3]);
+        assert_eq!(found(&names, "delta"), vec![3]);
+    }
+
+    #[test]
+    fn too_many_candidates_is_none() {
+        let mut names = Names::new();
+        let many: Vec<(u128, String)> = (0..10u128).map(|i| (i, format!("share {i}"))).collect();
+        let refs: Vec<(u128, &str)> = many.iter().map(|(i, n)| (*i, n.as_str())).collect();
+        names.apply(&read(1, &refs));
+        assert_eq!(names.candidates(b"share", 10).map(|v| v.len()), Some(10));
+        assert_eq!(names.candidates(b"share", 9), None);
+    }
+}
