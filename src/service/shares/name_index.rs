@@ -14,15 +14,19 @@
 //!   index holds an owner's names as of a horizon (the oldest transaction running when they
 //!   were read), and every search first reads the names written by transactions at or above it
 //!   ([`my_share_links::names_since`], usually none). Those shares are candidates whatever
-//!   their names, and are merged into the index for the next search. A name committed after
-//!   that read belongs to a write concurrent with the search.
+//!   their names. One search at a time merges them into a copy of the index, once they are
+//!   [`MERGE_AFTER`] or the index is [`MERGE_EVERY`] old, so a stream of creates does not
+//!   copy it for every search. A name committed after that read belongs to a write concurrent
+//!   with the search.
 //!
 //! More than [`MAX_CANDIDATES`] candidates (a `q` most names contain) and the database path
 //! is used, whose plan then walks the owner's newest shares. The index holds at most
-//! [`BUDGET`] bytes; the owners searched least recently are dropped first.
+//! [`BUDGET`] bytes; the owners searched least recently are dropped first, and an owner with
+//! more than half of it is searched in the database alone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use shareledger_projections::my_share_links::{self, BadCursor, OrderBy, Page, Search};
@@ -31,6 +35,38 @@ use uuid::Uuid;
 
 /// Above this many candidates the database searches on its own.
 pub const MAX_CANDIDATES: usize = 2048;
+
+/// Newer names read by one search that make it merge them into the index.
+const MERGE_AFTER: usize = 64;
+
+/// How old kept names may get before a search that read newer ones merges them.
+const MERGE_EVERY: Duration = Duration::from_secs(1);
+
+/// How long an owner with more names than the index keeps is searched in the database alone
+/// before the index tries again.
+const TOO_MANY_FOR: Duration = Duration::from_secs(600);
+
+/// What the index has for an owner.
+enum Lookup<'a> {
+    Kept(Arc<Names>),
+    /// Nothing yet: this search reads the names (until dropped, others use the database).
+    Build(Building<'a>),
+    /// Too many names, or another search is reading them.
+    Database,
+}
+
+/// One search's right to read an owner's names into the index.
+struct Building<'a> {
+    index: &'a NameIndex,
+    owner: String,
+}
+
+impl Drop for Building<'_> {
+    fn drop(&mut self) {
+        let mut owners = self.index.owners.lock().expect("name index lock");
+        owners.building.remove(&self.owner);
+    }
+}
 
 /// The most bytes the index keeps over all owners (about 60 bytes a name of 20 characters).
 pub const BUDGET: usize = 32 << 20;
@@ -44,6 +80,11 @@ pub struct NameIndex {
 #[derive(Default)]
 struct Owners {
     by_owner: HashMap<String, Entry>,
+    /// Owners with more names than the index would keep, searched in the database alone
+    /// until the instant given.
+    too_many: HashMap<String, Instant>,
+    /// Owners whose names a search is reading.
+    building: std::collections::HashSet<String>,
     bytes: usize,
     tick: u64,
 }
@@ -51,12 +92,16 @@ struct Owners {
 struct Entry {
     names: Arc<Names>,
     used: u64,
+    /// A search is merging newer names into a copy of `names`.
+    merging: bool,
 }
 
 /// One owner's names as of `horizon`.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Names {
     horizon: i64,
+    /// When `horizon` was read.
+    read_at: Instant,
     /// Each slot's share.
     ids: Vec<Uuid>,
     /// Each slot's share's creation time, in microseconds (it never changes).
@@ -77,8 +122,15 @@ struct Names {
 impl Names {
     fn new() -> Self {
         Self {
+            horizon: 0,
+            read_at: Instant::now(),
+            ids: Vec::new(),
+            created: Vec::new(),
+            live: Vec::new(),
             text: vec![0],
-            ..Self::default()
+            starts: Vec::new(),
+            wide: Vec::new(),
+            slot: HashMap::new(),
         }
     }
 
@@ -97,6 +149,7 @@ impl Names {
             }
         }
         self.horizon = read.horizon;
+        self.read_at = Instant::now();
         if self.ids.len() > 2 * self.slot.len() + 64 {
             self.compact();
         }
@@ -122,6 +175,7 @@ impl Names {
     fn compact(&mut self) {
         let mut fresh = Names {
             horizon: self.horizon,
+            read_at: self.read_at,
             ..Names::new()
         };
         for slot in (0..self.ids.len()).filter(|&i| self.live[i]) {
@@ -175,16 +229,24 @@ impl NameIndex {
             Some(q) if !q.is_empty() && q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
             _ => return my_share_links::search(pool, s).await,
         };
-        let known = self.names(&s.owner_id);
+        let (known, building) = match self.names(&s.owner_id) {
+            Lookup::Kept(names) => (Some(names), None),
+            Lookup::Build(guard) => (None, Some(guard)),
+            Lookup::Database => {
+                metrics::counter!("shareledger_name_search_total", "path" => "database").increment(1);
+                return my_share_links::search(pool, s).await;
+            }
+        };
         let read = my_share_links::names_since(pool, &s.owner_id, known.as_ref().map_or(0, |n| n.horizon)).await?;
         let names = match known {
-            Some(known) if read.names.is_empty() => known,
+            Some(known) if !self.claim_merge(&s.owner_id, &known, read.names.len()) => known,
             known => {
                 let mut names = known.map_or_else(Names::new, |n| (*n).clone());
                 names.apply(&read);
                 self.keep(&s.owner_id, names)
             }
         };
+        drop(building);
         let Some(mut among) = names.candidates(needle.as_bytes(), MAX_CANDIDATES) else {
             metrics::counter!("shareledger_name_search_total", "path" => "database").increment(1);
             return my_share_links::search(pool, s).await;
@@ -212,14 +274,45 @@ impl NameIndex {
         owners.by_owner.get(owner).map(|e| e.names.horizon)
     }
 
-    /// The owner's names, if kept.
-    fn names(&self, owner: &str) -> Option<Arc<Names>> {
+    /// Whether this search should merge `newer` names into a copy of `known` and keep it:
+    /// when there are some and no other search is merging, once they are [`MERGE_AFTER`]
+    /// names or `known` is [`MERGE_EVERY`] old. Until then each search takes the newer names
+    /// as candidates from its own read, and `known` is not copied for every create.
+    fn claim_merge(&self, owner: &str, known: &Names, newer: usize) -> bool {
+        if newer == 0 || (newer < MERGE_AFTER && known.read_at.elapsed() < MERGE_EVERY) {
+            return false;
+        }
         let mut owners = self.owners.lock().expect("name index lock");
+        match owners.by_owner.get_mut(owner) {
+            Some(entry) if !entry.merging && entry.names.horizon == known.horizon => {
+                entry.merging = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The owner's names if kept; if not, the right to read them, which one search at a time
+    /// holds (the others search in the database meanwhile, rather than each reading every
+    /// name at once).
+    fn names(&self, owner: &str) -> Lookup<'_> {
+        let mut owners = self.owners.lock().expect("name index lock");
+        if owners.too_many.get(owner).is_some_and(|until| *until > Instant::now()) {
+            return Lookup::Database;
+        }
         owners.tick += 1;
         let tick = owners.tick;
-        let entry = owners.by_owner.get_mut(owner)?;
+        let Some(entry) = owners.by_owner.get_mut(owner) else {
+            if !owners.building.insert(owner.to_owned()) {
+                return Lookup::Database;
+            }
+            return Lookup::Build(Building {
+                index: self,
+                owner: owner.to_owned(),
+            });
+        };
         entry.used = tick;
-        Some(entry.names.clone())
+        Lookup::Kept(entry.names.clone())
     }
 
     /// Keeps the owner's names unless a newer read is kept already, and drops the owners
@@ -227,10 +320,15 @@ impl NameIndex {
     fn keep(&self, owner: &str, names: Names) -> Arc<Names> {
         let names = Arc::new(names);
         let size = names.bytes();
+        let mut owners = self.owners.lock().expect("name index lock");
         if size > BUDGET / 2 {
+            if let Some(gone) = owners.by_owner.remove(owner) {
+                owners.bytes -= gone.names.bytes();
+            }
+            owners.too_many.retain(|_, until| *until > Instant::now());
+            owners.too_many.insert(owner.to_owned(), Instant::now() + TOO_MANY_FOR);
             return names;
         }
-        let mut owners = self.owners.lock().expect("name index lock");
         owners.tick += 1;
         let tick = owners.tick;
         let replaced = match owners.by_owner.get(owner) {
@@ -243,6 +341,7 @@ impl NameIndex {
             Entry {
                 names: names.clone(),
                 used: tick,
+                merging: false,
             },
         );
         owners.bytes = owners.bytes - replaced + size;
