@@ -1,5 +1,6 @@
 //! "My Share Links": one row per share, kept in the append transaction, searched by name
-//! substring (trigram index), creation time and status, sorted and paged by keyset.
+//! substring (trigram index; or among the shares the service's name index offers, kept current
+//! with `names_since`), creation time and status, sorted and paged by keyset.
 
 use foldhash::{HashMap, HashMapExt};
 

@@ -68,7 +68,7 @@ impl Drop for Building<'_> {
     }
 }
 
-/// The most bytes the index keeps over all owners (about 60 bytes a name of 20 characters).
+/// The most bytes the index keeps over all owners (about 80 bytes a name of 20 characters).
 pub const BUDGET: usize = 32 << 20;
 
 /// Owners' names, by owner.
@@ -214,6 +214,7 @@ impl Names {
     fn bytes(&self) -> usize {
         self.text.capacity()
             + self.ids.capacity() * 16
+            + self.created.capacity() * 8
             + self.starts.capacity() * 4
             + self.live.capacity()
             + self.wide.capacity() * 4
