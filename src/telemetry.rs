@@ -71,4 +71,17 @@ fn describe() {
         "HTTP request latency by method and route"
     );
     metrics::describe_counter!("commands_total", "Commands run, by aggregate and outcome");
+    metrics::describe_counter!(
+        "shareledger_name_search_total",
+        "Owners' name searches, by path: index (the in-process name index) or database"
+    );
+    metrics::describe_gauge!(
+        "shareledger_name_index_bytes",
+        metrics::Unit::Bytes,
+        "Memory the in-process name index holds"
+    );
+    metrics::describe_gauge!(
+        "shareledger_name_index_owners",
+        "Owners whose names the name index holds"
+    );
 }

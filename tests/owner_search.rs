@@ -281,4 +281,8 @@ async fn the_name_index_finds_what_the_database_finds_for_any_name() {
     assert_eq!(t.found_by_name("alice", "q1 report").await.len(), 2);
     assert_eq!(t.found_by_name("alice", "%").await.len(), 1);
     assert!(t.state.names().horizon("alice").is_some(), "the index was used");
+    let metrics = t.call("GET", "/metrics", None, None).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("shareledger_name_search_total{path=\"index\"}"), "{text}");
+    assert!(text.contains("shareledger_name_index_owners 1"), "{text}");
 }

@@ -328,6 +328,7 @@ impl NameIndex {
             }
             owners.too_many.retain(|_, until| *until > Instant::now());
             owners.too_many.insert(owner.to_owned(), Instant::now() + TOO_MANY_FOR);
+            owners.report();
             return names;
         }
         owners.tick += 1;
@@ -360,7 +361,16 @@ impl NameIndex {
                 owners.bytes -= gone.names.bytes();
             }
         }
+        owners.report();
         names
+    }
+}
+
+impl Owners {
+    /// The index's size, as metrics.
+    fn report(&self) {
+        metrics::gauge!("shareledger_name_index_bytes").set(self.bytes as f64);
+        metrics::gauge!("shareledger_name_index_owners").set(self.by_owner.len() as f64);
     }
 }
 
