@@ -766,30 +766,49 @@ fn push_conditions(q: &mut QueryBuilder<Postgres>, s: &Search) {
 
 /// Runs an owner's search: the page after `after`, and the cursor after it.
 pub async fn search<'c>(db: impl PgExecutor<'c>, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
-    let Ok(mut q) = page_query(s, None) else {
-        return Ok(Err(BadCursor));
-    };
-    // Planned with the actual values every time (an unnamed statement), never with a generic
-    // plan: how selective the pattern is decides between the trigram index and a walk of the
-    // owner's newest shares, and a generic plan, blind to it, walked every share of an owner
-    // with 40,000 to find 11 (seconds, in a soak run).
-    let rows = q.build().persistent(false).fetch_all(db).await?;
-    Ok(Ok(page(s, &rows)?))
+    run_search(db, s, None).await
 }
 
 /// The same search, among the shares `among` only: those an in-process name index found for
 /// `s.q`, which may be more than match (every condition is still checked here) but must not be
-/// fewer. A prepared statement: its plan, by primary key, does not depend on the values.
+/// fewer.
 pub async fn search_among<'c>(
     db: impl PgExecutor<'c>,
     s: &Search,
     among: Vec<Uuid>,
 ) -> Result<Result<Page, BadCursor>, sqlx::Error> {
-    let Ok(mut q) = page_query(s, Some(among)) else {
+    run_search(db, s, Some(among)).await
+}
+
+/// Runs the page's query and reads the page and its cursor.
+async fn run_search<'c>(
+    db: impl PgExecutor<'c>,
+    s: &Search,
+    among: Option<Vec<Uuid>>,
+) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+    // Among given shares, a prepared statement: its plan, by primary key, does not depend on
+    // the values. Otherwise planned with the actual values every time (an unnamed statement),
+    // never with a generic plan: how selective the pattern is decides between the trigram index
+    // and a walk of the owner's newest shares, and a generic plan, blind to it, walked every
+    // share of an owner with 40,000 to find 11 (seconds, in a soak run).
+    let prepared = among.is_some();
+    let Ok(mut q) = page_query(s, among) else {
         return Ok(Err(BadCursor));
     };
-    let rows = q.build().fetch_all(db).await?;
-    Ok(Ok(page(s, &rows)?))
+    let rows = q.build().persistent(prepared).fetch_all(db).await?;
+    let mut rows: Vec<ShareRow> = rows.iter().map(decode).collect::<Result<_, _>>()?;
+    let more = rows.len() > s.limit as usize;
+    rows.truncate(s.limit as usize);
+    let next = rows.last().filter(|_| more).map(|last| PageCursor {
+        key: match s.order_by {
+            OrderBy::Created => last.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            OrderBy::Updated => last.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            OrderBy::Name => last.name.clone(),
+            OrderBy::Message => last.message.clone(),
+        },
+        id: last.share_id,
+    });
+    Ok(Ok(Page { rows, next }))
 }
 
 /// The page's query: the conditions, the cursor, the order and one row more than the limit.
@@ -820,23 +839,6 @@ fn page_query(s: &Search, among: Option<Vec<Uuid>>) -> Result<QueryBuilder<Postg
     q.push(format!(" ORDER BY {column} {dir}, share_id {dir} LIMIT "));
     q.push_bind(i64::from(s.limit) + 1);
     Ok(q)
-}
-
-/// The page in `rows` (one more than the limit when there is a next page) and its cursor.
-fn page(s: &Search, rows: &[PgRow]) -> Result<Page, sqlx::Error> {
-    let mut rows: Vec<ShareRow> = rows.iter().map(decode).collect::<Result<_, _>>()?;
-    let more = rows.len() > s.limit as usize;
-    rows.truncate(s.limit as usize);
-    let next = rows.last().filter(|_| more).map(|last| PageCursor {
-        key: match s.order_by {
-            OrderBy::Created => last.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            OrderBy::Updated => last.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            OrderBy::Name => last.name.clone(),
-            OrderBy::Message => last.message.clone(),
-        },
-        id: last.share_id,
-    });
-    Ok(Page { rows, next })
 }
 
 /// An owner's names written since a horizon, and the next horizon.

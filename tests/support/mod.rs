@@ -329,12 +329,8 @@ impl TestApp {
             now: self.clock_now(),
             filter: None,
         };
-        let ids = |page: my_share_links::Page| {
-            let mut ids: Vec<uuid::Uuid> = page.rows.iter().map(|r| r.share_id).collect();
-            ids.sort();
-            ids
-        };
-        let indexed = ids(self
+        let ids = |page: my_share_links::Page| page.rows.iter().map(|r| r.share_id).collect::<Vec<_>>();
+        let mut indexed = ids(self
             .state
             .names()
             .search(&self.db.pool, &search)
@@ -343,6 +339,7 @@ impl TestApp {
             .unwrap());
         let database = ids(my_share_links::search(&self.db.pool, &search).await.unwrap().unwrap());
         assert_eq!(indexed, database, "{q:?}: the index and the database disagree");
+        indexed.sort();
         indexed
     }
 

@@ -50,21 +50,22 @@ const TOO_MANY_FOR: Duration = Duration::from_secs(600);
 enum Lookup<'a> {
     Kept(Arc<Names>),
     /// Nothing yet: this search reads the names (until dropped, others use the database).
-    Build(Building<'a>),
+    Build(Claim<'a>),
     /// Too many names, or another search is reading them.
     Database,
 }
 
-/// One search's right to read an owner's names into the index.
-struct Building<'a> {
+/// One search's right to write an owner's names into the index: to read them all, or to
+/// merge newer ones into a copy. One search holds it at a time, until it is dropped.
+struct Claim<'a> {
     index: &'a NameIndex,
     owner: String,
 }
 
-impl Drop for Building<'_> {
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut owners = self.index.owners.lock().expect("name index lock");
-        owners.building.remove(&self.owner);
+        owners.claimed.remove(&self.owner);
     }
 }
 
@@ -83,8 +84,8 @@ struct Owners {
     /// Owners with more names than the index would keep, searched in the database alone
     /// until the instant given.
     too_many: HashMap<String, Instant>,
-    /// Owners whose names a search is reading.
-    building: std::collections::HashSet<String>,
+    /// Owners whose names a search is reading or merging (`Claim`).
+    claimed: std::collections::HashSet<String>,
     bytes: usize,
     tick: u64,
 }
@@ -92,8 +93,6 @@ struct Owners {
 struct Entry {
     names: Arc<Names>,
     used: u64,
-    /// A search is merging newer names into a copy of `names`.
-    merging: bool,
 }
 
 /// One owner's names as of `horizon`.
@@ -106,16 +105,15 @@ struct Names {
     ids: Vec<Uuid>,
     /// Each slot's share's creation time, in microseconds (it never changes).
     created: Vec<i64>,
-    /// Whether the slot holds the share's current name (a rename takes a new slot).
-    live: Vec<bool>,
     /// `\0name\0name...\0`: each slot's name, ASCII-lowercased, empty for a name with
-    /// anything but ASCII.
+    /// anything but ASCII. A rename takes a new slot and zeroes the old one's name, which then
+    /// matches nothing.
     text: Vec<u8>,
     /// Where each slot's name starts in `text`.
     starts: Vec<u32>,
-    /// Slots whose names are not all ASCII: always candidates.
+    /// Current slots whose names are not all ASCII, in order: always candidates.
     wide: Vec<u32>,
-    /// The share's current slot.
+    /// The share's current slot (the others are old names).
     slot: HashMap<Uuid, u32>,
 }
 
@@ -126,7 +124,6 @@ impl Names {
             read_at: Instant::now(),
             ids: Vec::new(),
             created: Vec::new(),
-            live: Vec::new(),
             text: vec![0],
             starts: Vec::new(),
             wide: Vec::new(),
@@ -137,8 +134,8 @@ impl Names {
     /// Sets the names read by `names_since`, and the horizon it answered.
     fn apply(&mut self, read: &my_share_links::NamesSince) {
         for row in &read.names {
-            if let Some(old) = self.slot.get(&row.share_id) {
-                self.live[*old as usize] = false;
+            if let Some(old) = self.slot.get(&row.share_id).copied() {
+                self.retire(old);
             }
             let created = row.created_at.timestamp_micros();
             if row.name.is_ascii() {
@@ -161,13 +158,27 @@ impl Names {
         self.slot.insert(id, slot);
         self.ids.push(id);
         self.created.push(created);
-        self.live.push(true);
         self.starts
             .push(u32::try_from(self.text.len()).expect("under 4 GiB of names"));
         self.text.extend_from_slice(folded);
         self.text.push(0);
         if wide {
             self.wide.push(slot);
+        }
+    }
+
+    /// The slot's name as stored.
+    fn text_of(&self, slot: u32) -> std::ops::Range<usize> {
+        let start = self.starts[slot as usize] as usize;
+        start..start + self.text[start..].iter().position(|&b| b == 0).unwrap_or(0)
+    }
+
+    /// Makes an old name match nothing.
+    fn retire(&mut self, slot: u32) {
+        let name = self.text_of(slot);
+        self.text[name].fill(0);
+        if let Ok(i) = self.wide.binary_search(&slot) {
+            self.wide.remove(i);
         }
     }
 
@@ -178,11 +189,12 @@ impl Names {
             read_at: self.read_at,
             ..Names::new()
         };
-        for slot in (0..self.ids.len()).filter(|&i| self.live[i]) {
-            let start = self.starts[slot] as usize;
-            let end = start + self.text[start..].iter().position(|&b| b == 0).unwrap_or(0);
-            let wide = self.wide.binary_search(&(slot as u32)).is_ok();
-            fresh.push(self.ids[slot], self.created[slot], &self.text[start..end], wide);
+        let mut current: Vec<u32> = self.slot.values().copied().collect();
+        current.sort_unstable();
+        for slot in current {
+            let wide = self.wide.binary_search(&slot).is_ok();
+            let i = slot as usize;
+            fresh.push(self.ids[i], self.created[i], &self.text[self.text_of(slot)], wide);
         }
         *self = fresh;
     }
@@ -194,7 +206,7 @@ impl Names {
         let mut last = None;
         for at in memchr::memmem::find_iter(&self.text, needle) {
             let slot = self.starts.partition_point(|&s| s as usize <= at) - 1;
-            if last == Some(slot) || !self.live[slot] {
+            if last == Some(slot) {
                 continue;
             }
             last = Some(slot);
@@ -203,11 +215,11 @@ impl Names {
                 return None;
             }
         }
-        for &slot in &self.wide {
-            if self.live[slot as usize] {
-                found.push((self.created[slot as usize], self.ids[slot as usize]));
-            }
-        }
+        found.extend(
+            self.wide
+                .iter()
+                .map(|&slot| (self.created[slot as usize], self.ids[slot as usize])),
+        );
         (found.len() <= max).then_some(found)
     }
 
@@ -216,7 +228,6 @@ impl Names {
             + self.ids.capacity() * 16
             + self.created.capacity() * 8
             + self.starts.capacity() * 4
-            + self.live.capacity()
             + self.wide.capacity() * 4
             + self.slot.capacity() * 24
     }
@@ -227,30 +238,31 @@ impl NameIndex {
     /// [`MAX_CANDIDATES`] shares, otherwise in the database alone.
     pub async fn search(&self, pool: &PgPool, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
         let needle = match s.q.as_deref() {
-            Some(q) if !q.is_empty() && q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
-            _ => return my_share_links::search(pool, s).await,
+            None | Some("") => return my_share_links::search(pool, s).await,
+            Some(q) if q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
+            Some(_) => return by_database(pool, s).await,
         };
-        let (known, building) = match self.names(&s.owner_id) {
+        let (known, claim) = match self.names(&s.owner_id) {
             Lookup::Kept(names) => (Some(names), None),
-            Lookup::Build(guard) => (None, Some(guard)),
-            Lookup::Database => {
-                metrics::counter!("shareledger_name_search_total", "path" => "database").increment(1);
-                return my_share_links::search(pool, s).await;
-            }
+            Lookup::Build(claim) => (None, Some(claim)),
+            Lookup::Database => return by_database(pool, s).await,
         };
         let read = my_share_links::names_since(pool, &s.owner_id, known.as_ref().map_or(0, |n| n.horizon)).await?;
-        let names = match known {
-            Some(known) if !self.claim_merge(&s.owner_id, &known, read.names.len()) => known,
-            known => {
+        let claim = claim.or_else(|| {
+            known
+                .as_ref()
+                .and_then(|known| self.claim_merge(&s.owner_id, known, read.names.len()))
+        });
+        let names = match (known, claim) {
+            (Some(known), None) => known,
+            (known, _claim) => {
                 let mut names = known.map_or_else(Names::new, |n| (*n).clone());
                 names.apply(&read);
                 self.keep(&s.owner_id, names)
             }
         };
-        drop(building);
         let Some(mut among) = names.candidates(needle.as_bytes(), MAX_CANDIDATES) else {
-            metrics::counter!("shareledger_name_search_total", "path" => "database").increment(1);
-            return my_share_links::search(pool, s).await;
+            return by_database(pool, s).await;
         };
         metrics::counter!("shareledger_name_search_total", "path" => "index").increment(1);
         // Renamed or new since the horizon: whatever the index said of them before.
@@ -275,22 +287,21 @@ impl NameIndex {
         owners.by_owner.get(owner).map(|e| e.names.horizon)
     }
 
-    /// Whether this search should merge `newer` names into a copy of `known` and keep it:
-    /// when there are some and no other search is merging, once they are [`MERGE_AFTER`]
-    /// names or `known` is [`MERGE_EVERY`] old. Until then each search takes the newer names
-    /// as candidates from its own read, and `known` is not copied for every create.
-    fn claim_merge(&self, owner: &str, known: &Names, newer: usize) -> bool {
+    /// The right to merge `newer` names into a copy of `known` and keep it: when there are
+    /// some, `known` is still the kept one and no other search holds the owner's claim, once
+    /// they are [`MERGE_AFTER`] names or `known` is [`MERGE_EVERY`] old. Until then each
+    /// search takes the newer names as candidates from its own read, and `known` is not copied
+    /// for every create.
+    fn claim_merge(&self, owner: &str, known: &Names, newer: usize) -> Option<Claim<'_>> {
         if newer == 0 || (newer < MERGE_AFTER && known.read_at.elapsed() < MERGE_EVERY) {
-            return false;
+            return None;
         }
         let mut owners = self.owners.lock().expect("name index lock");
-        match owners.by_owner.get_mut(owner) {
-            Some(entry) if !entry.merging && entry.names.horizon == known.horizon => {
-                entry.merging = true;
-                true
-            }
-            _ => false,
-        }
+        let current = owners.by_owner.get(owner)?.names.horizon == known.horizon;
+        (current && owners.claimed.insert(owner.to_owned())).then(|| Claim {
+            index: self,
+            owner: owner.to_owned(),
+        })
     }
 
     /// The owner's names if kept; if not, the right to read them, which one search at a time
@@ -304,10 +315,10 @@ impl NameIndex {
         owners.tick += 1;
         let tick = owners.tick;
         let Some(entry) = owners.by_owner.get_mut(owner) else {
-            if !owners.building.insert(owner.to_owned()) {
+            if !owners.claimed.insert(owner.to_owned()) {
                 return Lookup::Database;
             }
-            return Lookup::Build(Building {
+            return Lookup::Build(Claim {
                 index: self,
                 owner: owner.to_owned(),
             });
@@ -343,7 +354,6 @@ impl NameIndex {
             Entry {
                 names: names.clone(),
                 used: tick,
-                merging: false,
             },
         );
         owners.bytes = owners.bytes - replaced + size;
@@ -372,6 +382,12 @@ impl Owners {
         metrics::gauge!("shareledger_name_index_bytes").set(self.bytes as f64);
         metrics::gauge!("shareledger_name_index_owners").set(self.by_owner.len() as f64);
     }
+}
+
+/// The search in the database alone, counted as such.
+async fn by_database(pool: &PgPool, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
+    metrics::counter!("shareledger_name_search_total", "path" => "database").increment(1);
+    my_share_links::search(pool, s).await
 }
 
 /// How many candidates, in the page's order, are tried before all of them.
