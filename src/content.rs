@@ -16,7 +16,13 @@ use sha2::{Digest, Sha256};
 #[derive(Clone, Debug)]
 pub struct ContentStore {
     store: Arc<dyn ObjectStore>,
+    /// The same store when it is a local directory: small reads take one blocking task there
+    /// (`open_small`) instead of the four `object_store` dispatches (open, seek, read, end).
+    local: Option<Arc<LocalFileSystem>>,
 }
+
+/// Reads up to this size are done whole in one blocking task; larger ones are streamed.
+const SMALL_READ: u64 = 1 << 20;
 
 /// What a stored version is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +54,10 @@ impl ContentStore {
     /// A store in a local directory (created when missing).
     pub fn local(dir: &std::path::Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let local = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
         Ok(Self {
-            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            store: local.clone(),
+            local: Some(local),
         })
     }
 
@@ -102,6 +110,9 @@ impl ContentStore {
 
     /// Opens a stored version, whole or a byte range of it.
     pub async fn open(&self, key: &str, range: Option<Range<u64>>) -> Result<Opened, ContentError> {
+        if let Some(opened) = self.open_small(key, range.clone()).await? {
+            return Ok(opened);
+        }
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -112,6 +123,31 @@ impl ContentStore {
             range: result.range.clone(),
             body: result.into_stream().map_err(std::io::Error::other).boxed(),
         })
+    }
+
+    /// A local version (or range) of at most `SMALL_READ` bytes, read whole in one blocking
+    /// task. `None`: not local, larger, missing or a range past its end; `open` then answers
+    /// through `object_store` as for any other store, with its errors.
+    async fn open_small(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<Opened>, ContentError> {
+        let Some(local) = &self.local else {
+            return Ok(None);
+        };
+        let path = local.path_to_filesystem(&Path::from(key))?;
+        let read = tokio::task::spawn_blocking(move || read_small(&path, range))
+            .await
+            .map_err(std::io::Error::other);
+        match read {
+            Ok(Ok(Some(SmallRead { size, range, bytes }))) => Ok(Some(Opened {
+                size,
+                range,
+                body: futures_util::stream::once(std::future::ready(Ok(Bytes::from(bytes)))).boxed(),
+            })),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) | Err(e) => Err(ContentError::Store(object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })),
+        }
     }
 
     /// Copies a stored version under a new key (a recipient's saved copy).
@@ -131,7 +167,97 @@ impl ContentStore {
     }
 }
 
+/// What `read_small` read: the version's size, the range and its bytes.
+struct SmallRead {
+    size: u64,
+    range: Range<u64>,
+    bytes: Vec<u8>,
+}
+
+/// Reads a local file's range (all of it when `None`) if it is at most `SMALL_READ` bytes and
+/// within the file; `None` otherwise, and when the file is missing.
+fn read_small(path: &std::path::Path, range: Option<Range<u64>>) -> std::io::Result<Option<SmallRead>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let size = file.metadata()?.len();
+    let range = range.unwrap_or(0..size);
+    if range.start > range.end || range.end > size || range.end - range.start > SMALL_READ {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(range.start))?;
+    let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+    file.take(range.end - range.start).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != range.end - range.start {
+        return Ok(None);
+    }
+    Ok(Some(SmallRead { size, range, bytes }))
+}
+
 /// A fresh key for a new version of an item's content.
 pub fn new_key(item_id: uuid::Uuid) -> String {
     format!("items/{item_id}/{}", uuid::Uuid::now_v7())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(store: &ContentStore, key: &str, range: Option<Range<u64>>) -> (u64, Range<u64>, Vec<u8>) {
+        let opened = store.open(key, range).await.expect("opens");
+        let chunks: Vec<Bytes> = opened.body.try_collect().await.expect("reads");
+        (opened.size, opened.range, chunks.concat())
+    }
+
+    #[tokio::test]
+    async fn small_and_large_versions_read_the_same_whole_and_in_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::local(dir.path()).unwrap();
+        for len in [0usize, 1, 4096, SMALL_READ as usize, SMALL_READ as usize + 4097] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let key = format!("items/{len}/v1");
+            store.put_bytes(&key, Bytes::from(bytes.clone())).await.unwrap();
+            let size = len as u64;
+            let small = store.open_small(&key, None).await.unwrap().is_some();
+            assert_eq!(
+                small,
+                size <= SMALL_READ,
+                "{len}: read whole in one task only when small"
+            );
+            assert_eq!(
+                read(&store, &key, None).await,
+                (size, 0..size, bytes.clone()),
+                "{len} whole"
+            );
+            if len > 10 {
+                let mid = size / 2;
+                for r in [0..1, 3..mid, mid..size, size - 1..size] {
+                    let want = bytes[r.start as usize..r.end as usize].to_vec();
+                    assert_eq!(
+                        read(&store, &key, Some(r.clone())).await,
+                        (size, r.clone(), want),
+                        "{len} {r:?}"
+                    );
+                }
+                // Past the end: what object_store answers (the end clamped to the size).
+                let past = read(&store, &key, Some(mid..size + 10)).await;
+                assert_eq!(past.1, mid..size, "{len}");
+                assert_eq!(past.2, bytes[mid as usize..].to_vec(), "{len}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_version_is_an_error_not_an_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::local(dir.path()).unwrap();
+        assert!(matches!(
+            store.open("items/none/v1", None).await,
+            Err(ContentError::Store(object_store::Error::NotFound { .. }))
+        ));
+        assert!(store.open("items/none/v1", Some(0..1)).await.is_err());
+    }
 }
