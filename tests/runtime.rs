@@ -464,10 +464,10 @@ impl TxHook<Counter> for Tally {
 
     fn fused(&self, _: &CounterState, events: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
         let stream = events[0].stream_id.clone();
-        Ok(Some(Fused::Write(FusedWrite::new(move |q| {
+        Ok(Some(Fused::Write(FusedWrite::new(move |q, appended| {
             q.push("INSERT INTO tally (stream_id, position, via) SELECT ")
                 .push_bind(stream)
-                .push(", global_position, 'statement' FROM appended");
+                .push(format_args!(", global_position, 'statement' FROM {appended}"));
         }))))
     }
 }
@@ -497,9 +497,10 @@ impl TxHook<Counter> for Allowance {
 
     fn fused(&self, _: &CounterState, _: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
         Ok(Some(Fused::Gate {
-            check: FusedWrite::new(|q| {
+            check: FusedWrite::new(|q, _| {
                 q.push(TAKE_ONE);
             }),
+            key: "allowance".into(),
             code: "allowance",
             detail: "used up".into(),
         }))
@@ -576,4 +577,135 @@ async fn a_new_streams_command_commits_with_its_hooks_in_one_statement_and_a_clo
         (snapshot.head.version, snapshot.state["value"].clone()),
         (2, serde_json::json!(2))
     );
+}
+
+/// Tables for the fused hooks above; a tally row of a stream named `counter-bad` breaks a
+/// CHECK, so its statement fails.
+async fn fused_tables(db: &TestDb, allowance: i32) {
+    for sql in [
+        "CREATE TABLE tally (stream_id text NOT NULL CHECK (stream_id <> 'counter-bad'), position int8 NOT NULL, \
+         via text NOT NULL)",
+        "CREATE TABLE allowance (n int NOT NULL)",
+    ] {
+        sqlx::query(sql).execute(&db.pool).await.unwrap();
+    }
+    sqlx::query("INSERT INTO allowance VALUES ($1)")
+        .bind(allowance)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+async fn tally(db: &TestDb) -> Vec<(String, i64, String)> {
+    sqlx::query_as("SELECT stream_id, position, via FROM tally ORDER BY position")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn new_streams_arriving_together_commit_together_each_with_its_own_event_and_answer() {
+    let db = TestDb::new().await;
+    fused_tables(&db, 0).await;
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let hooks: [&dyn TxHook<Counter>; 1] = [&Tally];
+    let streams: Vec<String> = (0..64).map(|i| format!("counter-g{i}")).collect();
+    // All 64 are waiting before the first writer runs (this test's runtime has one thread).
+    let m = meta();
+    let done = futures_util::future::join_all(
+        streams
+            .iter()
+            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, &hooks)),
+    )
+    .await;
+    let mut transactions = std::collections::BTreeMap::<u64, usize>::new();
+    for (stream, done) in streams.iter().zip(&done) {
+        let done = done.as_ref().unwrap().as_ref().unwrap();
+        assert_eq!((done.state.value, done.attempts, done.head.version), (1, 1, 1));
+        let stored = read_stream(&db.pool, stream, 0).await.unwrap();
+        assert_eq!(stored.len(), 1, "{stream}");
+        assert_eq!(
+            (stored[0].global_position, stored[0].tx_id, stored[0].hash),
+            (
+                done.events[0].global_position,
+                done.events[0].tx_id,
+                done.events[0].hash
+            ),
+            "{stream}: the answer is its own event as stored"
+        );
+        *transactions.entry(done.events[0].tx_id).or_default() += 1;
+        let snapshot = load_snapshot(&db.pool, stream, false).await.unwrap().unwrap();
+        assert_eq!(snapshot.head.version, 1);
+    }
+    let sizes: Vec<usize> = transactions.values().copied().collect();
+    assert_eq!(
+        sizes,
+        vec![shareledger::runtime::group::MAX_BATCH; 64 / shareledger::runtime::group::MAX_BATCH],
+        "full batches, one transaction each"
+    );
+    let tally = tally(&db).await;
+    assert_eq!(tally.len(), 64);
+    assert!(tally.iter().all(|(_, _, via)| via == "statement"));
+}
+
+#[tokio::test]
+async fn one_gate_row_is_never_taken_twice_in_a_statement_and_its_limit_holds() {
+    let db = TestDb::new().await;
+    fused_tables(&db, 40).await;
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let hooks: [&dyn TxHook<Counter>; 2] = [&Tally, &Allowance];
+    let streams: Vec<String> = (0..64).map(|i| format!("counter-a{i}")).collect();
+    let m = meta();
+    let done = futures_util::future::join_all(
+        streams
+            .iter()
+            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, &hooks)),
+    )
+    .await;
+    let mut accepted = 0;
+    for (stream, done) in streams.iter().zip(done) {
+        match done.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(Rejection::Hook { code: "allowance", .. }) => {
+                assert!(read_stream(&db.pool, stream, 0).await.unwrap().is_empty(), "{stream}");
+            }
+            Err(other) => panic!("{stream}: {other:?}"),
+        }
+    }
+    assert_eq!(accepted, 40, "exactly the allowance");
+    assert_eq!(tally(&db).await.len(), 40);
+    let left: i32 = sqlx::query_scalar("SELECT n FROM allowance")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn a_failing_append_in_a_group_fails_alone_and_the_others_commit() {
+    let db = TestDb::new().await;
+    fused_tables(&db, 0).await;
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let hooks: [&dyn TxHook<Counter>; 1] = [&Tally];
+    let mut streams: Vec<String> = (0..20).map(|i| format!("counter-p{i}")).collect();
+    streams.insert(3, "counter-bad".to_owned());
+    let m = meta();
+    let done = futures_util::future::join_all(
+        streams
+            .iter()
+            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, &hooks)),
+    )
+    .await;
+    for (stream, done) in streams.iter().zip(done) {
+        let stored = read_stream(&db.pool, stream, 0).await.unwrap();
+        if stream == "counter-bad" {
+            assert!(done.is_err(), "its own statement fails: {done:?}");
+            assert!(stored.is_empty());
+        } else {
+            let done = done.unwrap().unwrap();
+            assert_eq!(stored.len(), 1, "{stream}");
+            assert_eq!(stored[0].global_position, done.events[0].global_position);
+        }
+    }
+    assert_eq!(tally(&db).await.len(), 20);
 }

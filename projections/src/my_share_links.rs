@@ -372,12 +372,13 @@ async fn apply_one(
 }
 
 /// A new share's row as part of the statement that appends its `ShareCreated` (a common table
-/// expression beside the CTE `appended`, whose `global_position` the row takes): what
+/// expression beside the CTE named by its second argument, whose `global_position` the row
+/// takes): what
 /// `apply` inserts for that event, in the same round trip as the event. `None` unless `events`
 /// is that one event.
 pub fn push_created_with_append(
     events: &[StoredEvent],
-) -> Result<Option<impl FnOnce(&mut QueryBuilder<Postgres>) + Send + 'static>, ProjectionError> {
+) -> Result<Option<impl FnOnce(&mut QueryBuilder<Postgres>, &str) + Send + 'static>, ProjectionError> {
     let [e] = events else {
         return Ok(None);
     };
@@ -393,18 +394,18 @@ pub fn push_created_with_append(
     };
     let mut row = Created::default();
     row.push(stream_uuid(&e.stream_id, "share")?, &c, e);
-    Ok(Some(move |q: &mut QueryBuilder<Postgres>| {
-        row.push_insert(q, Position::Appended)
+    Ok(Some(move |q: &mut QueryBuilder<Postgres>, appended: &str| {
+        row.push_insert(q, Position::Appended(appended))
     }))
 }
 
 /// Where new rows' `last_position` comes from.
 #[derive(Clone, Copy)]
-enum Position {
+enum Position<'a> {
     /// Their events' positions, as given.
     Given,
-    /// The statement's CTE `appended` (one event, written in the same statement).
-    Appended,
+    /// The statement's CTE of this name (one event, written in the same statement).
+    Appended(&'a str),
 }
 
 /// New shares' rows, inserted with one statement.
@@ -462,7 +463,7 @@ impl Created {
     }
 
     /// The rows' `INSERT`, one row per element of the arrays.
-    fn push_insert(self, q: &mut QueryBuilder<Postgres>, position: Position) {
+    fn push_insert(self, q: &mut QueryBuilder<Postgres>, position: Position<'_>) {
         q.push(
             "INSERT INTO my_share_links (share_id, owner_id, owner_name, enterprise_id, name, message, items, \
              item_count, permissions, scope, limits, has_code, autofill_code, expires_at, status, created_at, \
@@ -471,7 +472,7 @@ impl Created {
         );
         q.push(match position {
             Position::Given => "pos, tx",
-            Position::Appended => "a.global_position, a.tx_id::text::int8",
+            Position::Appended(_) => "a.global_position, a.tx_id::text::int8",
         });
         q.push(" FROM unnest(");
         let mut arrays = q.separated(", ");
@@ -493,8 +494,8 @@ impl Created {
         arrays.push_bind(self.positions);
         arrays.push_bind(self.txs);
         q.push(") AS u(id, o, onm, ent, nm, msg, it, ic, pe, sc, li, hc, af, ex, at, pos, tx)");
-        if let Position::Appended = position {
-            q.push(", appended a");
+        if let Position::Appended(appended) = position {
+            q.push(format_args!(", {appended} a"));
         }
         q.push(" ON CONFLICT (share_id) DO NOTHING");
     }

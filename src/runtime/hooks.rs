@@ -51,6 +51,9 @@ pub enum Fused {
     /// written and the command is refused with this code and detail.
     Gate {
         check: FusedWrite,
+        /// The row it changes (e.g. `quota/<user>/<day>/<kind>`): gates of one row never share a
+        /// statement, and one statement's gates take their rows in this order.
+        key: String,
         code: &'static str,
         detail: String,
     },

@@ -14,6 +14,7 @@
 //! Every path appends with the new snapshots through `append_with_states`.
 
 mod batch;
+pub mod group;
 mod hooks;
 mod load;
 pub mod position;
@@ -21,12 +22,15 @@ mod retry;
 
 use chrono::{DateTime, Utc};
 use shareledger_domain::{Aggregate, DecodeError};
+use std::sync::Arc;
+
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
-    Cursor, EventMetadata, EventStore, FirstAppend, NewEvent, SnapshotWrite, StoreError, StoredEvent, StreamAppend,
-    StreamHead, append_first_fused, append_with_snapshots,
+    Cursor, EventMetadata, EventStore, FirstAppend, FusedFirst, NewEvent, SnapshotWrite, StoreError, StoredEvent,
+    StreamAppend, StreamHead, append_with_snapshots,
 };
+use group::{GroupCommit, Reply};
 
 pub use batch::{BatchItem, BatchOutcome};
 pub use hooks::{EventsHook, Fused, HookError, TxHook};
@@ -102,6 +106,8 @@ pub struct Runtime {
     pool: PgPool,
     store: EventStore,
     retry: RetryPolicy,
+    /// New streams' one-statement appends, written together (`group.rs`).
+    group: Arc<GroupCommit>,
 }
 
 /// How a try loads the stream.
@@ -129,6 +135,7 @@ impl Runtime {
     pub fn new(store: EventStore, retry: RetryPolicy) -> Self {
         Self {
             pool: store.pool().clone(),
+            group: Arc::new(GroupCommit::new(store.pool().clone())),
             store,
             retry,
         }
@@ -293,9 +300,10 @@ impl Runtime {
         Ok(outcome)
     }
 
-    /// A new stream's command as one statement (`store::append_first_fused`): when it decides
+    /// A new stream's command as one statement (`store::append_firsts_fused`): when it decides
     /// one event and every hook can join the append's statement (`TxHook::fused`), the event,
-    /// its snapshot and the hooks' writes commit in one round trip, with no `BEGIN` or `COMMIT`.
+    /// its snapshot and the hooks' writes commit in one round trip, with no `BEGIN` or `COMMIT`,
+    /// together with other new streams' appends waiting at the same time (`group.rs`).
     /// `None`: it cannot (more events, or a hook without a fused form); the transaction path
     /// runs instead.
     async fn fused_first<A: Aggregate>(
@@ -307,57 +315,42 @@ impl Runtime {
         hooks: &[&dyn TxHook<A>],
         attempt: u32,
     ) -> Result<Option<Tried<A>>, RuntimeError> {
-        let decided = match A::decide(&A::State::default(), command, context) {
-            Ok(events) => events,
-            Err(e) => return Ok(Some(Attempt::Done(Err(Rejection::Domain(e))))),
-        };
-        let [event] = decided.as_slice() else {
-            return Ok(None);
-        };
-        let append = StreamAppend {
-            stream_id: stream_id.to_owned(),
-            expected: StreamHead::EMPTY,
-            events: vec![NewEvent::from_domain(event, &meta.metadata, meta.occurred_at)],
-        };
-        let Some(first) = FirstAppend::prepare(&append)? else {
-            return Ok(None);
-        };
-        let state = A::evolve(A::State::default(), event);
-        let (mut gate, mut writes) = (None, Vec::with_capacity(hooks.len()));
-        for hook in hooks {
-            match hook.fused(&state, first.events()) {
-                Ok(Some(Fused::Write(write))) => writes.push(write),
-                Ok(Some(Fused::Gate { check, code, detail })) if gate.is_none() => gate = Some((check, code, detail)),
-                Ok(_) => return Ok(None),
-                Err(HookError::Refused { code, detail }) => {
-                    return Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail }))));
+        let mut alone = false;
+        loop {
+            let (item, key, state, refusal) = match fused_parts::<A>(stream_id, command, context, meta, hooks)? {
+                Parts::Ready {
+                    item,
+                    key,
+                    state,
+                    refusal,
+                } => (item, key, state, refusal),
+                Parts::Answer(answer) => return Ok(Some(answer)),
+                Parts::Cannot => return Ok(None),
+            };
+            let reply = if alone {
+                self.group.write_alone(*item).await
+            } else {
+                self.group.submit(*item, key).await
+            };
+            return match reply {
+                Reply::Written(Some(outcome)) => Ok(Some(Attempt::Done(Ok(Executed {
+                    state,
+                    head: outcome.heads[0].1,
+                    events: outcome.events,
+                    attempts: attempt,
+                })))),
+                Reply::Written(None) => match refusal {
+                    Some((code, detail)) => Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail })))),
+                    None => Err(StoreError::Corrupt("an append without a gate was held back".into()).into()),
+                },
+                Reply::Alone if !alone => {
+                    alone = true;
+                    continue;
                 }
-                Err(HookError::Store(e)) => return Err(e.into()),
-            }
-        }
-        let state_json = serde_json::to_value(&state).map_err(RuntimeError::State)?;
-        let snapshot = SnapshotWrite {
-            state_schema: A::STATE_SCHEMA,
-            state: &state_json,
-        };
-        let (check, refusal) = match gate {
-            Some((check, code, detail)) => (Some(check), Some((code, detail))),
-            None => (None, None),
-        };
-        let mut conn = self.pool.acquire().await?;
-        match append_first_fused(&mut conn, first, snapshot, check, writes).await {
-            Ok(Some(outcome)) => Ok(Some(Attempt::Done(Ok(Executed {
-                state,
-                head: outcome.heads[0].1,
-                events: outcome.events,
-                attempts: attempt,
-            })))),
-            Ok(None) => match refusal {
-                Some((code, detail)) => Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail })))),
-                None => Err(StoreError::Corrupt("an append without a gate was held back".into()).into()),
-            },
-            Err(e) if e.is_retryable() => Ok(Some(Attempt::Retry)),
-            Err(e) => Err(e.into()),
+                Reply::Alone => Err(StoreError::Corrupt("an append alone was sent back".into()).into()),
+                Reply::Failed(e) if e.is_retryable() => Ok(Some(Attempt::Retry)),
+                Reply::Failed(e) => Err(e.into()),
+            };
         }
     }
 
@@ -408,6 +401,81 @@ impl Runtime {
             attempts: attempt,
         })))
     }
+}
+
+/// A new stream's one-statement append, built (`fused_parts`), or why there is none.
+enum Parts<A: Aggregate> {
+    Ready {
+        item: Box<FusedFirst>,
+        /// The row its gate changes, if it has one.
+        key: Option<String>,
+        state: A::State,
+        /// What the command is refused with when its gate holds it back.
+        refusal: Option<(&'static str, String)>,
+    },
+    /// Decided without writing: a refusal by the aggregate or a hook.
+    Answer(Tried<A>),
+    /// More than one event, or a hook without a fused form: the transaction path.
+    Cannot,
+}
+
+/// Decides on the empty state and builds the event's statement parts from the hooks.
+fn fused_parts<A: Aggregate>(
+    stream_id: &str,
+    command: &A::Command,
+    context: &A::Context,
+    meta: &CommandMeta,
+    hooks: &[&dyn TxHook<A>],
+) -> Result<Parts<A>, RuntimeError> {
+    let decided = match A::decide(&A::State::default(), command, context) {
+        Ok(events) => events,
+        Err(e) => return Ok(Parts::Answer(Attempt::Done(Err(Rejection::Domain(e))))),
+    };
+    let [event] = decided.as_slice() else {
+        return Ok(Parts::Cannot);
+    };
+    let append = StreamAppend {
+        stream_id: stream_id.to_owned(),
+        expected: StreamHead::EMPTY,
+        events: vec![NewEvent::from_domain(event, &meta.metadata, meta.occurred_at)],
+    };
+    let Some(first) = FirstAppend::prepare(&append)? else {
+        return Ok(Parts::Cannot);
+    };
+    let state = A::evolve(A::State::default(), event);
+    let (mut gate, mut writes) = (None, Vec::with_capacity(hooks.len()));
+    for hook in hooks {
+        match hook.fused(&state, first.events()) {
+            Ok(Some(Fused::Write(write))) => writes.push(write),
+            Ok(Some(Fused::Gate {
+                check,
+                key,
+                code,
+                detail,
+            })) if gate.is_none() => gate = Some((check, key, (code, detail))),
+            Ok(_) => return Ok(Parts::Cannot),
+            Err(HookError::Refused { code, detail }) => {
+                return Ok(Parts::Answer(Attempt::Done(Err(Rejection::Hook { code, detail }))));
+            }
+            Err(HookError::Store(e)) => return Err(e.into()),
+        }
+    }
+    let (gate, key, refusal) = match gate {
+        Some((check, key, refusal)) => (Some(check), Some(key), Some(refusal)),
+        None => (None, None, None),
+    };
+    Ok(Parts::Ready {
+        item: Box::new(FusedFirst {
+            first,
+            state_schema: A::STATE_SCHEMA,
+            state: serde_json::to_value(&state).map_err(RuntimeError::State)?,
+            gate,
+            writes,
+        }),
+        key,
+        state,
+        refusal,
+    })
 }
 
 /// How the append and its hooks ended inside a command's transaction.

@@ -100,6 +100,7 @@ impl<A: Aggregate> TxHook<A> for DailyQuota {
     /// The same counter as the gate of a one-statement append: its row is locked from the
     /// statement's start to its commit, one round trip.
     fn fused(&self, _: &A::State, _: &[StoredEvent]) -> Result<Option<Fused>, HookError> {
+        let key = format!("quota/{}/{}/{}", self.user_id, self.day, self.kind.as_str());
         let (user_id, enterprise_id, day, kind, limit) = (
             self.user_id.clone(),
             self.enterprise_id.clone(),
@@ -107,8 +108,14 @@ impl<A: Aggregate> TxHook<A> for DailyQuota {
             self.kind,
             self.limit,
         );
-        let check = FusedWrite::new(move |q| quota_usage::push_consume(q, &user_id, &enterprise_id, day, kind, limit));
+        let check =
+            FusedWrite::new(move |q, _| quota_usage::push_consume(q, &user_id, &enterprise_id, day, kind, limit));
         let (code, detail) = self.refusal();
-        Ok(Some(Fused::Gate { check, code, detail }))
+        Ok(Some(Fused::Gate {
+            check,
+            key,
+            code,
+            detail,
+        }))
     }
 }

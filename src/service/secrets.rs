@@ -89,8 +89,8 @@ impl TxHook<Share> for WriteSecrets {
             return Ok(None);
         };
         let row = self.created_row(created.code_version);
-        Ok(Some(Fused::Write(FusedWrite::new(move |q| {
-            row.push(q, "SELECT ", " FROM appended")
+        Ok(Some(Fused::Write(FusedWrite::new(move |q, appended| {
+            row.push(q, "SELECT ", &format!(" FROM {appended}"))
         }))))
     }
 }

@@ -178,20 +178,21 @@ async fn append_one_with_snapshot(
     })
 }
 
-/// One data-modifying statement to run inside a stream's first append (`append_first_fused`),
+/// One data-modifying statement to run inside a stream's first append (`append_firsts_fused`),
 /// as a common table expression: it pushes its SQL (no `WITH`, no name, no semicolon) and binds
 /// its values. A write reads the appended event's `global_position` and `tx_id` from the CTE
-/// `appended` (no row there: the event was not written, so neither is it). A gate runs before
-/// the event: the event and every write happen only if it returns a row, and it must write
-/// nothing when it returns none.
+/// whose name it is given (no row there: the event was not written, so neither is it). A gate
+/// runs before the event: the event and every write happen only if it returns a row, and it
+/// must write nothing when it returns none.
 pub struct FusedWrite(Box<PushSql>);
 
-/// Pushes SQL and its bound values onto a statement being built.
-type PushSql = dyn FnOnce(&mut QueryBuilder<Postgres>) + Send;
+/// Pushes SQL and its bound values onto a statement being built; the `&str` names the CTE that
+/// holds the appended event.
+type PushSql = dyn FnOnce(&mut QueryBuilder<Postgres>, &str) + Send;
 
 impl FusedWrite {
     /// A statement pushed by `push`.
-    pub fn new(push: impl FnOnce(&mut QueryBuilder<Postgres>) + Send + 'static) -> Self {
+    pub fn new(push: impl FnOnce(&mut QueryBuilder<Postgres>, &str) + Send + 'static) -> Self {
         Self(Box::new(push))
     }
 }
@@ -202,7 +203,7 @@ impl std::fmt::Debug for FusedWrite {
     }
 }
 
-/// A stream's first event, chained and hashed, before it is stored: what `append_first_fused`
+/// A stream's first event, chained and hashed, before it is stored: what `append_firsts_fused`
 /// writes, and what the fused writes are built from (its position is not known yet: 0).
 #[derive(Debug)]
 pub struct FirstAppend {
@@ -230,57 +231,133 @@ impl FirstAppend {
     }
 }
 
-/// Writes a new stream's first event, its snapshot and `writes` in one statement, so in
-/// autocommit mode one round trip and one transaction, after `gate` (if any) let it through.
-/// `Ok(None)`: the gate returned no row and nothing was written. A stream that exists after all
-/// collides on the events' unique key and the whole statement rolls back, the gate's work with
-/// it (`StoreError::Conflict`).
-pub async fn append_first_fused(
+/// A new stream's first event with everything written beside it: its snapshot, an optional
+/// gate, and the hooks' writes (see `FusedWrite`).
+#[derive(Debug)]
+pub struct FusedFirst {
+    pub first: FirstAppend,
+    pub state_schema: i32,
+    pub state: serde_json::Value,
+    pub gate: Option<FusedWrite>,
+    pub writes: Vec<FusedWrite>,
+}
+
+/// Writes new streams' first events, their snapshots and their writes in one statement, so in
+/// autocommit mode one round trip and one transaction for all of them. Each one is written only
+/// if its own gate (if any) lets it through: `None` in its place means its gate returned no row
+/// and nothing of it was written; the others are not affected. Anything else that fails (a
+/// stream that exists after all collides on the events' unique key: `StoreError::Conflict`)
+/// rolls back the whole statement, every gate's work with it.
+///
+/// Two gates in one statement must not write the same row (a row can be changed once per
+/// statement); the caller keeps them apart.
+pub async fn append_firsts_fused(
     conn: &mut PgConnection,
-    first: FirstAppend,
-    snapshot: SnapshotWrite<'_>,
-    gate: Option<FusedWrite>,
-    writes: Vec<FusedWrite>,
-) -> Result<Option<AppendOutcome>, StoreError> {
-    let FirstAppend { mut event, head } = first;
-    let e = &event;
-    // The event's and the snapshot's values are `$1`..`$13` of the shared text; the gate's and
-    // the writes' are bound after them.
-    let mut q = QueryBuilder::with_arguments("WITH ", with_snapshot_arguments(e, snapshot)?);
-    let gated = gate.is_some();
-    if let Some(FusedWrite(push)) = gate {
-        q.push("gate AS (");
-        push(&mut q);
-        q.push("), ");
-        q.push(appended_with_snapshot!(" AND EXISTS (SELECT 1 FROM gate)"));
-    } else {
-        q.push(appended_with_snapshot!(""));
+    items: Vec<FusedFirst>,
+) -> Result<Vec<Option<AppendOutcome>>, StoreError> {
+    let mut q = QueryBuilder::new("WITH ");
+    let mut firsts = Vec::with_capacity(items.len());
+    for (k, item) in items.into_iter().enumerate() {
+        let FusedFirst {
+            first,
+            state_schema,
+            state,
+            gate,
+            writes,
+        } = item;
+        let appended = format!("appended_{k}");
+        if k > 0 {
+            q.push(", ");
+        }
+        let gated = gate.is_some();
+        if let Some(FusedWrite(push)) = gate {
+            q.push(format_args!("gate_{k} AS ("));
+            push(&mut q, &appended);
+            q.push("), ");
+        }
+        let e = &first.event;
+        q.push(format_args!(
+            "{appended} AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
+             payload, metadata, occurred_at, recorded_at, prev_hash, hash) SELECT "
+        ));
+        let mut values = q.separated(", ");
+        values.push_bind(&e.stream_id);
+        values.push_bind(e.stream_version);
+        values.push_bind(e.event_id);
+        values.push_bind(&e.event_type);
+        values.push_bind(e.schema_version);
+        values.push_bind(e.payload.value());
+        values.push_bind(e.metadata.value());
+        values.push_bind(e.occurred_at);
+        values.push_bind(e.recorded_at);
+        values.push_bind(&e.prev_hash[..]);
+        values.push_bind(&e.hash[..]);
+        if gated {
+            q.push(format_args!(" WHERE EXISTS (SELECT 1 FROM gate_{k})"));
+        }
+        q.push(format_args!(
+            " RETURNING global_position, tx_id), snapshot_{k} AS (INSERT INTO stream_snapshots AS s \
+             (stream_id, version, head_hash, state_schema, state) SELECT "
+        ));
+        let mut values = q.separated(", ");
+        values.push_bind(&e.stream_id);
+        values.push_bind(e.stream_version);
+        values.push_bind(&e.hash[..]);
+        values.push_bind(state_schema);
+        values.push_bind(&state);
+        q.push(format_args!(
+            " FROM {appended} ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
+             head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema, state = EXCLUDED.state, \
+             updated_at = now() WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema)"
+        ));
+        for (i, FusedWrite(push)) in writes.into_iter().enumerate() {
+            q.push(format_args!(", write_{k}_{i} AS ("));
+            push(&mut q, &appended);
+            q.push(")");
+        }
+        firsts.push(first);
     }
-    for (i, FusedWrite(push)) in writes.into_iter().enumerate() {
-        q.push(format_args!(", write_{i} AS ("));
-        push(&mut q);
-        q.push(")");
+    for k in 0..firsts.len() {
+        if k > 0 {
+            q.push(" UNION ALL");
+        }
+        q.push(format_args!(
+            " SELECT {k}, global_position, tx_id::text FROM appended_{k}"
+        ));
     }
-    q.push(select_appended!());
-    let appends = [StreamAppend {
-        stream_id: e.stream_id.clone(),
-        expected: StreamHead::EMPTY,
-        events: Vec::new(),
-    }];
+    let appends: Vec<StreamAppend> = firsts
+        .iter()
+        .map(|f| StreamAppend {
+            stream_id: f.event.stream_id.clone(),
+            expected: StreamHead::EMPTY,
+            events: Vec::new(),
+        })
+        .collect();
     let rows = q
         .build()
         .fetch_all(&mut *conn)
         .await
         .map_err(|err| classify_insert_error(err, &appends))?;
-    if rows.is_empty() && gated {
-        return Ok(None);
+    let mut outcomes: Vec<Option<AppendOutcome>> = firsts.iter().map(|_| None).collect();
+    let mut firsts: Vec<Option<FirstAppend>> = firsts.into_iter().map(Some).collect();
+    for row in rows {
+        let k: i32 = row.try_get(0)?;
+        let first = usize::try_from(k)
+            .ok()
+            .and_then(|k| firsts.get_mut(k))
+            .and_then(Option::take)
+            .ok_or_else(|| StoreError::Corrupt(format!("an append answered for item {k}")))?;
+        let FirstAppend { mut event, head } = first;
+        event.global_position = row.try_get(1)?;
+        let tx: String = row.try_get(2)?;
+        event.tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
+        outcomes[k as usize] = Some(AppendOutcome {
+            events: vec![event],
+            heads: vec![head],
+            already_stored: false,
+        });
     }
-    fill_positions(std::slice::from_mut(&mut event), rows, &appends)?;
-    Ok(Some(AppendOutcome {
-        events: vec![event],
-        heads: vec![head],
-        already_stored: false,
-    }))
+    Ok(outcomes)
 }
 
 fn fill_positions(events: &mut [StoredEvent], rows: Vec<PgRow>, appends: &[StreamAppend]) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use append::{
-    AppendOutcome, FirstAppend, FusedWrite, SnapshotWrite, StreamAppend, append_first_fused, append_on,
+    AppendOutcome, FirstAppend, FusedFirst, FusedWrite, SnapshotWrite, StreamAppend, append_firsts_fused, append_on,
     append_with_snapshots,
 };
 pub use chain::{Hash, ZERO_HASH};
