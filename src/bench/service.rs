@@ -83,6 +83,23 @@ impl Service {
         Ok(service)
     }
 
+    /// `base` with this service's data directory and keys: an in-process `AppState` built on it
+    /// writes what the service itself would (the benchmark's in-process create).
+    pub fn same_keys(&self, base: &crate::config::Config) -> crate::config::Config {
+        let env = |name: &str| {
+            self.launch
+                .env
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| value.clone())
+        };
+        let mut config = base.clone();
+        config.data_dir = self.launch.data_dir.clone();
+        config.jwt_secret = env("SHARELEDGER_JWT_SECRET");
+        config.seal_key = env("SHARELEDGER_SEAL_KEY");
+        config
+    }
+
     /// Starts the process again after [`Service::kill`] (same port, keys and data directory)
     /// and waits until it is ready.
     pub async fn relaunch(&self) -> anyhow::Result<()> {

@@ -135,7 +135,7 @@ impl Runtime {
     pub fn new(store: EventStore, retry: RetryPolicy) -> Self {
         Self {
             pool: store.pool().clone(),
-            group: Arc::new(GroupCommit::new(store.pool().clone())),
+            group: Arc::new(GroupCommit::new(store.pool())),
             store,
             retry,
         }

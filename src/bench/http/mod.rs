@@ -60,6 +60,8 @@ pub(super) struct Bench {
     pub distinct: usize,
     /// argon2 computations the service allows at once.
     pub argon2_cap: usize,
+    /// The benchmark's configuration (for an in-process state beside the service).
+    pub config: Config,
     links: Option<Arc<Vec<Link>>>,
     inserts: Option<RunStats>,
     progress: ProgressBar,
@@ -115,7 +117,15 @@ pub async fn run(
             .expect("valid template"),
     );
     let result = async {
-        let mut bench = Bench::new(service.clone(), pool.clone(), args.quick, argon2_cap, progress.clone()).await?;
+        let mut bench = Bench::new(
+            service.clone(),
+            pool.clone(),
+            args.quick,
+            argon2_cap,
+            bench_config.clone(),
+            progress.clone(),
+        )
+        .await?;
         let mut rows = Vec::new();
         for scenario in &selected {
             let measured = match scenario {
@@ -167,6 +177,7 @@ impl Bench {
         pool: PgPool,
         quick: bool,
         argon2_cap: usize,
+        config: Config,
         progress: ProgressBar,
     ) -> anyhow::Result<Bench> {
         let client = service.client();
@@ -193,6 +204,7 @@ impl Bench {
             measure,
             distinct: if quick { 1_000 } else { 10_000 },
             argon2_cap,
+            config,
             links: None,
             inserts: None,
             progress,

@@ -25,18 +25,16 @@ fn sequence(seed: usize) -> impl FnMut() -> u64 {
 /// Shares created over HTTP (no code, one file), 32 connections: by 32 owners (one each, as
 /// creates arrive from many users), then by one owner (the target does not apply: one user's
 /// creates take their daily quota's counter one commit at a time, which keeps the quota exact).
+/// Then the same creates by 32 owners without HTTP: the service's create called in this
+/// process, on an `AppState` with the service's keys, against the same database. What that
+/// does beyond the HTTP rate is what HTTP costs (the client's and the server's sockets, parsing,
+/// JSON); what it lacks of the ceiling is the create's own code and database work.
 pub async fn create(b: &mut Bench) -> anyhow::Result<Vec<Measurement>> {
     let inserts = b.inserts().await;
     let mut rows = Vec::new();
     for owners in [32usize, 1] {
         b.step(format!("create, 32 connections, {owners} owner(s)"));
-        let mut creators = Vec::new();
-        for i in 0..owners {
-            let creator = b.service.token(&format!("bench-creator-{i}"), "bench", &["user"]);
-            let file = b.service.upload(&b.client, &creator, "made.pdf", &[1u8; 4096]).await?;
-            creators.push((creator, file));
-        }
-        let creators = Arc::new(creators);
+        let creators = creators(b, "bench-creator", owners).await?;
         let counter = Arc::new(AtomicU64::new(0));
         let stats = run_timed(32, b.warmup, b.measure, |worker| {
             let (client, base, creators, counter) = (
@@ -50,7 +48,7 @@ pub async fn create(b: &mut Bench) -> anyhow::Result<Vec<Measurement>> {
                 let (creator, file) = creators[worker % creators.len()].clone();
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 Box::pin(async move {
-                    super::create_share(&client, &base, &creator, file, format!("made {n}")).await?;
+                    super::create_share(&client, &base, &creator.0, file, format!("made {n}")).await?;
                     Ok(())
                 })
             }
@@ -70,7 +68,59 @@ pub async fn create(b: &mut Bench) -> anyhow::Result<Vec<Measurement>> {
             target,
         ));
     }
+    b.step("create in-process (no HTTP), 32 connections, 32 owners");
+    let state = crate::state::AppState::new(b.service.same_keys(&b.config), b.pool.clone())?;
+    let creators = creators(b, "bench-inproc", 32).await?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let stats = run_timed(32, b.warmup, b.measure, |worker| {
+        let (state, creators, counter) = (state.clone(), creators.clone(), counter.clone());
+        move || -> Op {
+            let state = state.clone();
+            let ((_, user_id), file) = creators[worker % creators.len()].clone();
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                let actor = shareledger_domain::actor::Actor {
+                    display_name: user_id.clone(),
+                    user_id,
+                    enterprise_id: "bench".into(),
+                    roles: [shareledger_domain::actor::Role::User].into(),
+                };
+                let body = serde_json::from_value(json!({"items": [file], "name": format!("made {n}")}))?;
+                let request = crate::http::request::RequestMeta {
+                    request_id: None,
+                    ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                    user_agent: Some("bench".into()),
+                };
+                let outcome = crate::service::shares::create(&state, &actor, &request, None, body)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("create: {}", e.body()))?;
+                anyhow::ensure!(outcome.status.as_u16() == 201, "create: {}", outcome.status);
+                Ok(())
+            })
+        }
+    })
+    .await;
+    rows.push(Measurement::new(
+        "create_in_process".to_owned(),
+        32,
+        1,
+        Figures::from_stats("the same creates by 32 owners, called in-process (no HTTP)", &stats, 1),
+        Figures::from_stats("single-row INSERT transactions, 32 clients", &inserts, 1),
+        None,
+    ));
     Ok(rows)
+}
+
+/// `n` creators named `prefix-<i>`: each one's token and user id, and a file of theirs.
+async fn creators(b: &Bench, prefix: &str, n: usize) -> anyhow::Result<Arc<Vec<((String, String), uuid::Uuid)>>> {
+    let mut creators = Vec::with_capacity(n);
+    for i in 0..n {
+        let user_id = format!("{prefix}-{i}");
+        let creator = b.service.token(&user_id, "bench", &["user"]);
+        let file = b.service.upload(&b.client, &creator, "made.pdf", &[1u8; 4096]).await?;
+        creators.push(((creator, user_id), file));
+    }
+    Ok(Arc::new(creators))
 }
 
 /// Granted downloads on many distinct shares, 32 connections.
