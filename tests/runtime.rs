@@ -603,6 +603,22 @@ async fn tally(db: &TestDb) -> Vec<(String, i64, String)> {
         .unwrap()
 }
 
+/// One command on each of `streams` (each new), all at once: on this test's runtime (one
+/// thread) every one is waiting before the first writer runs.
+async fn all_new(
+    runtime: &Runtime,
+    streams: &[String],
+    hooks: &[&dyn TxHook<Counter>],
+) -> Vec<shareledger::runtime::CommandResult<Counter>> {
+    let m = meta();
+    futures_util::future::join_all(
+        streams
+            .iter()
+            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, hooks)),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn new_streams_arriving_together_commit_together_each_with_its_own_event_and_answer() {
     let db = TestDb::new().await;
@@ -610,14 +626,7 @@ async fn new_streams_arriving_together_commit_together_each_with_its_own_event_a
     let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
     let hooks: [&dyn TxHook<Counter>; 1] = [&Tally];
     let streams: Vec<String> = (0..64).map(|i| format!("counter-g{i}")).collect();
-    // All 64 are waiting before the first writer runs (this test's runtime has one thread).
-    let m = meta();
-    let done = futures_util::future::join_all(
-        streams
-            .iter()
-            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, &hooks)),
-    )
-    .await;
+    let done = all_new(&runtime, &streams, &hooks).await;
     let mut transactions = std::collections::BTreeMap::<u64, usize>::new();
     for (stream, done) in streams.iter().zip(&done) {
         let done = done.as_ref().unwrap().as_ref().unwrap();
@@ -655,13 +664,7 @@ async fn one_gate_row_is_never_taken_twice_in_a_statement_and_its_limit_holds() 
     let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
     let hooks: [&dyn TxHook<Counter>; 2] = [&Tally, &Allowance];
     let streams: Vec<String> = (0..64).map(|i| format!("counter-a{i}")).collect();
-    let m = meta();
-    let done = futures_util::future::join_all(
-        streams
-            .iter()
-            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, &hooks)),
-    )
-    .await;
+    let done = all_new(&runtime, &streams, &hooks).await;
     let mut accepted = 0;
     for (stream, done) in streams.iter().zip(done) {
         match done.unwrap() {
@@ -689,13 +692,7 @@ async fn a_failing_append_in_a_group_fails_alone_and_the_others_commit() {
     let hooks: [&dyn TxHook<Counter>; 1] = [&Tally];
     let mut streams: Vec<String> = (0..20).map(|i| format!("counter-p{i}")).collect();
     streams.insert(3, "counter-bad".to_owned());
-    let m = meta();
-    let done = futures_util::future::join_all(
-        streams
-            .iter()
-            .map(|s| runtime.execute_new::<Counter>(s, &1, &5, &m, &hooks)),
-    )
-    .await;
+    let done = all_new(&runtime, &streams, &hooks).await;
     for (stream, done) in streams.iter().zip(done) {
         let stored = read_stream(&db.pool, stream, 0).await.unwrap();
         if stream == "counter-bad" {
