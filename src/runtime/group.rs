@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool};
 use tokio::sync::oneshot;
@@ -137,7 +138,13 @@ impl GroupCommit {
             };
             let several = batch.len() > 1;
             let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.item, job.reply)).unzip();
-            match self.write(items).await {
+            // A panic fails this batch like an error, and the writer goes on (or the count of
+            // writers would stay taken and, at `MAX_WRITERS` such, nothing would be written).
+            let written = std::panic::AssertUnwindSafe(self.write(items))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Corrupt("a group commit statement panicked".into())));
+            match written {
                 Ok(outcomes) => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(Reply::Written(outcome));
