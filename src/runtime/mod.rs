@@ -5,7 +5,8 @@
 //! - `execute`: optimistic. Reads the snapshot without a lock; a concurrent writer makes the
 //!   append conflict and the command is decided again on fresh state.
 //! - `execute_new`: optimistic on a stream just named; reads nothing on the first try, and when
-//!   its hooks allow, writes everything in one statement (`fused_first`).
+//!   its hooks allow, writes everything in one statement (`fused_first`), together with other
+//!   new streams' appends waiting at the same time (`group.rs`).
 //! - `execute_locked`: for hot streams. Takes the stream's lock (an advisory lock, with the
 //!   snapshot read after it in the same round trip), so writers of one stream queue in
 //!   PostgreSQL instead of conflicting and retrying.
