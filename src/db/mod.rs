@@ -117,6 +117,25 @@ pub async fn begin_generic(pool: &PgPool) -> Result<sqlx::Transaction<'static, s
         .await
 }
 
+/// A small pool of `connections` to the database of `pool` (with its settings), whose sessions
+/// run every statement on a generic plan, planned once per connection and then reused: for
+/// writers that run a few statement shapes over and over, each looking rows up by key, where
+/// the shared pool would spread each shape over all its connections and PostgreSQL would keep
+/// planning it (the group commit's, `runtime::group`). Connections open when first needed.
+pub fn generic_plan_pool(pool: &PgPool, connections: u32) -> PgPool {
+    pool.options()
+        .clone()
+        .max_connections(connections)
+        .min_connections(0)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(&mut *conn, "SET plan_cache_mode = force_generic_plan").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(pool.connect_options().as_ref().clone())
+}
+
 async fn wait_until_reachable(pool: &PgPool, timeout: Duration) -> Result<(), DbError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

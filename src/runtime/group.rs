@@ -7,28 +7,28 @@
 //! first append starts a writer at once.
 //!
 //! The writers have their own connections (`MAX_WRITERS` of them, opened when first needed) on
-//! generic plans: a statement of `n` appends is planned once per connection and then reused.
-//! Spread over the shared pool, each of the sixteen statement shapes was prepared on every
-//! connection and PostgreSQL planned it anew on nearly every call (`pg_stat_statements`:
-//! 417 plans in 827 calls of the smallest, planning as long as executing).
+//! generic plans (`db::generic_plan_pool`): a statement of `n` appends is planned once per
+//! connection and then reused. Spread over the shared pool, each statement shape (1 to 16
+//! appends) was prepared on every connection and PostgreSQL planned it anew on nearly every
+//! call (`pg_stat_statements`: 417 plans in 827 calls of the smallest, planning as long as
+//! executing).
 //!
 //! Each append still gets its own event and its own answer, and none is answered before the
 //! statement that wrote it committed. Its gate (a daily quota) decides for it alone; two gates
 //! on the same row never share a statement (a row can change only once per statement), and the
 //! gates of one statement take their rows in key order, so two statements never wait on each
-//! other in a cycle. Should a statement of several appends fail, each of them is tried again
-//! alone (`Reply::Alone`): one bad append never fails the others.
+//! other in a cycle. Should a statement of several appends fail, each of them is answered
+//! `Reply::Again` and its command tried again on the transaction path, on its own: one bad
+//! append never fails the others.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use std::time::Duration;
-
-use futures_util::FutureExt;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgPool};
+use futures_util::future::BoxFuture;
+use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+use super::writers::{WriterQueue, write_batches};
 use crate::store::{AppendOutcome, FusedFirst, StoreError, append_firsts_fused};
 
 /// The most appends written in one statement.
@@ -43,8 +43,8 @@ pub enum Reply {
     Written(Option<AppendOutcome>),
     /// Its statement (of this append alone) failed.
     Failed(StoreError),
-    /// A statement of several appends failed and wrote nothing: try this one alone.
-    Alone,
+    /// A statement of several appends failed and wrote nothing: try the command again.
+    Again,
 }
 
 /// One append waiting to be written.
@@ -55,16 +55,10 @@ struct Job {
     reply: oneshot::Sender<Reply>,
 }
 
-#[derive(Default)]
-struct Queue {
-    waiting: VecDeque<Job>,
-    writers: usize,
-}
-
-/// The waiting appends and the writers that take them.
+/// The waiting appends and the writers' connections.
 pub struct GroupCommit {
     pool: PgPool,
-    queue: Mutex<Queue>,
+    queue: WriterQueue<Job>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -74,99 +68,66 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Writers on their own connections to the database of `pool` (with its acquire timeout).
+    /// Writers on their own connections to the database of `pool`.
     pub fn new(pool: &PgPool) -> Self {
-        let writers = PgPoolOptions::new()
-            .max_connections(MAX_WRITERS as u32)
-            .min_connections(0)
-            .acquire_timeout(pool.options().get_acquire_timeout())
-            .test_before_acquire(false)
-            .idle_timeout(Some(Duration::from_secs(300)))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("SET plan_cache_mode = force_generic_plan").await?;
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
         Self {
-            pool: writers,
-            queue: Mutex::new(Queue::default()),
+            pool: crate::db::generic_plan_pool(pool, MAX_WRITERS as u32),
+            queue: WriterQueue::new(MAX_WRITERS),
         }
     }
 
     /// Writes `item` with whatever else is waiting, and answers once that is committed.
     pub async fn submit(self: &Arc<Self>, item: FusedFirst, key: Option<String>) -> Reply {
         let (reply, answer) = oneshot::channel();
-        let start_writer = {
-            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            queue.waiting.push_back(Job { item, key, reply });
-            let start = queue.writers < MAX_WRITERS;
-            if start {
-                queue.writers += 1;
-            }
-            start
-        };
-        if start_writer {
-            let this = self.clone();
-            tokio::spawn(async move { this.write_while_waiting().await });
+        if self.queue.push(Job { item, key, reply }) {
+            tokio::spawn(self.clone().write());
         }
         answer
             .await
             .unwrap_or_else(|_| Reply::Failed(StoreError::Corrupt("the group commit writer stopped".into())))
     }
 
-    /// Writes one append alone, now.
-    pub async fn write_alone(&self, item: FusedFirst) -> Reply {
-        match self.write(vec![item]).await {
-            Ok(mut outcomes) => Reply::Written(outcomes.pop().flatten()),
-            Err(e) => Reply::Failed(e),
-        }
+    /// A writer: one statement per batch until nothing waits. (Boxed: it may start another
+    /// writer, the same future.)
+    fn write(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let again = self.clone();
+            write_batches(
+                &self.queue,
+                take_batch,
+                |batch| self.write_batch(batch),
+                move || {
+                    tokio::spawn(again.write());
+                },
+            )
+            .await;
+        })
     }
 
-    /// A writer: takes batches until nothing waits.
-    async fn write_while_waiting(&self) {
-        loop {
-            let batch = {
-                let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                let batch = take_batch(&mut queue.waiting);
-                if batch.is_empty() {
-                    queue.writers -= 1;
-                    return;
+    async fn write_batch(&self, batch: Vec<Job>) {
+        let several = batch.len() > 1;
+        let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.item, job.reply)).unzip();
+        let written = async {
+            let mut conn = self.pool.acquire().await?;
+            append_firsts_fused(&mut conn, items).await
+        };
+        match written.await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Reply::Written(outcome));
                 }
-                batch
-            };
-            let several = batch.len() > 1;
-            let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|job| (job.item, job.reply)).unzip();
-            // A panic fails this batch like an error, and the writer goes on (or the count of
-            // writers would stay taken and, at `MAX_WRITERS` such, nothing would be written).
-            let written = std::panic::AssertUnwindSafe(self.write(items))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Corrupt("a group commit statement panicked".into())));
-            match written {
-                Ok(outcomes) => {
-                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                        let _ = reply.send(Reply::Written(outcome));
-                    }
+            }
+            Err(_) if several => {
+                for reply in replies {
+                    let _ = reply.send(Reply::Again);
                 }
-                Err(_) if several => {
-                    for reply in replies {
-                        let _ = reply.send(Reply::Alone);
-                    }
-                }
-                Err(e) => {
-                    if let Some(reply) = replies.into_iter().next() {
-                        let _ = reply.send(Reply::Failed(e));
-                    }
+            }
+            Err(e) => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Reply::Failed(e));
                 }
             }
         }
-    }
-
-    async fn write(&self, items: Vec<FusedFirst>) -> Result<Vec<Option<AppendOutcome>>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        append_firsts_fused(&mut conn, items).await
     }
 }
 

@@ -20,11 +20,12 @@ mod hooks;
 mod load;
 pub mod position;
 mod retry;
+pub mod writers;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use shareledger_domain::{Aggregate, DecodeError};
-use std::sync::Arc;
-
 use sqlx::{PgConnection, PgPool};
 
 use crate::store::{
@@ -316,42 +317,65 @@ impl Runtime {
         hooks: &[&dyn TxHook<A>],
         attempt: u32,
     ) -> Result<Option<Tried<A>>, RuntimeError> {
-        let mut alone = false;
-        loop {
-            let (item, key, state, refusal) = match fused_parts::<A>(stream_id, command, context, meta, hooks)? {
-                Parts::Ready {
-                    item,
+        let decided = match A::decide(&A::State::default(), command, context) {
+            Ok(events) => events,
+            Err(e) => return Ok(Some(Attempt::Done(Err(Rejection::Domain(e))))),
+        };
+        let [event] = decided.as_slice() else {
+            return Ok(None);
+        };
+        let append = StreamAppend {
+            stream_id: stream_id.to_owned(),
+            expected: StreamHead::EMPTY,
+            events: vec![NewEvent::from_domain(event, &meta.metadata, meta.occurred_at)],
+        };
+        let Some(first) = FirstAppend::prepare(&append)? else {
+            return Ok(None);
+        };
+        let state = A::evolve(A::State::default(), event);
+        let (mut gate, mut writes) = (None, Vec::with_capacity(hooks.len()));
+        for hook in hooks {
+            match hook.fused(&state, first.events()) {
+                Ok(Some(Fused::Write(write))) => writes.push(write),
+                Ok(Some(Fused::Gate {
+                    check,
                     key,
-                    state,
-                    refusal,
-                } => (item, key, state, refusal),
-                Parts::Answer(answer) => return Ok(Some(answer)),
-                Parts::Cannot => return Ok(None),
-            };
-            let reply = if alone {
-                self.group.write_alone(*item).await
-            } else {
-                self.group.submit(*item, key).await
-            };
-            return match reply {
-                Reply::Written(Some(outcome)) => Ok(Some(Attempt::Done(Ok(Executed {
-                    state,
-                    head: outcome.heads[0].1,
-                    events: outcome.events,
-                    attempts: attempt,
-                })))),
-                Reply::Written(None) => match refusal {
-                    Some((code, detail)) => Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail })))),
-                    None => Err(StoreError::Corrupt("an append without a gate was held back".into()).into()),
-                },
-                Reply::Alone if !alone => {
-                    alone = true;
-                    continue;
+                    code,
+                    detail,
+                })) if gate.is_none() => gate = Some((check, key, code, detail)),
+                Ok(_) => return Ok(None),
+                Err(HookError::Refused { code, detail }) => {
+                    return Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail }))));
                 }
-                Reply::Alone => Err(StoreError::Corrupt("an append alone was sent back".into()).into()),
-                Reply::Failed(e) if e.is_retryable() => Ok(Some(Attempt::Retry)),
-                Reply::Failed(e) => Err(e.into()),
-            };
+                Err(HookError::Store(e)) => return Err(e.into()),
+            }
+        }
+        let (check, key, refusal) = match gate {
+            Some((check, key, code, detail)) => (Some(check), Some(key), Some((code, detail))),
+            None => (None, None, None),
+        };
+        let item = FusedFirst {
+            first,
+            state_schema: A::STATE_SCHEMA,
+            state: serde_json::to_value(&state).map_err(RuntimeError::State)?,
+            gate: check,
+            writes,
+        };
+        match self.group.submit(item, key).await {
+            Reply::Written(Some(outcome)) => Ok(Some(Attempt::Done(Ok(Executed {
+                state,
+                head: outcome.heads[0].1,
+                events: outcome.events,
+                attempts: attempt,
+            })))),
+            Reply::Written(None) => match refusal {
+                Some((code, detail)) => Ok(Some(Attempt::Done(Err(Rejection::Hook { code, detail })))),
+                None => Err(StoreError::Corrupt("an append without a gate was held back".into()).into()),
+            },
+            // The next try takes the transaction path, on its own (`run`).
+            Reply::Again => Ok(Some(Attempt::Retry)),
+            Reply::Failed(e) if e.is_retryable() => Ok(Some(Attempt::Retry)),
+            Reply::Failed(e) => Err(e.into()),
         }
     }
 
@@ -402,81 +426,6 @@ impl Runtime {
             attempts: attempt,
         })))
     }
-}
-
-/// A new stream's one-statement append, built (`fused_parts`), or why there is none.
-enum Parts<A: Aggregate> {
-    Ready {
-        item: Box<FusedFirst>,
-        /// The row its gate changes, if it has one.
-        key: Option<String>,
-        state: A::State,
-        /// What the command is refused with when its gate holds it back.
-        refusal: Option<(&'static str, String)>,
-    },
-    /// Decided without writing: a refusal by the aggregate or a hook.
-    Answer(Tried<A>),
-    /// More than one event, or a hook without a fused form: the transaction path.
-    Cannot,
-}
-
-/// Decides on the empty state and builds the event's statement parts from the hooks.
-fn fused_parts<A: Aggregate>(
-    stream_id: &str,
-    command: &A::Command,
-    context: &A::Context,
-    meta: &CommandMeta,
-    hooks: &[&dyn TxHook<A>],
-) -> Result<Parts<A>, RuntimeError> {
-    let decided = match A::decide(&A::State::default(), command, context) {
-        Ok(events) => events,
-        Err(e) => return Ok(Parts::Answer(Attempt::Done(Err(Rejection::Domain(e))))),
-    };
-    let [event] = decided.as_slice() else {
-        return Ok(Parts::Cannot);
-    };
-    let append = StreamAppend {
-        stream_id: stream_id.to_owned(),
-        expected: StreamHead::EMPTY,
-        events: vec![NewEvent::from_domain(event, &meta.metadata, meta.occurred_at)],
-    };
-    let Some(first) = FirstAppend::prepare(&append)? else {
-        return Ok(Parts::Cannot);
-    };
-    let state = A::evolve(A::State::default(), event);
-    let (mut gate, mut writes) = (None, Vec::with_capacity(hooks.len()));
-    for hook in hooks {
-        match hook.fused(&state, first.events()) {
-            Ok(Some(Fused::Write(write))) => writes.push(write),
-            Ok(Some(Fused::Gate {
-                check,
-                key,
-                code,
-                detail,
-            })) if gate.is_none() => gate = Some((check, key, (code, detail))),
-            Ok(_) => return Ok(Parts::Cannot),
-            Err(HookError::Refused { code, detail }) => {
-                return Ok(Parts::Answer(Attempt::Done(Err(Rejection::Hook { code, detail }))));
-            }
-            Err(HookError::Store(e)) => return Err(e.into()),
-        }
-    }
-    let (gate, key, refusal) = match gate {
-        Some((check, key, refusal)) => (Some(check), Some(key), Some(refusal)),
-        None => (None, None, None),
-    };
-    Ok(Parts::Ready {
-        item: Box::new(FusedFirst {
-            first,
-            state_schema: A::STATE_SCHEMA,
-            state: serde_json::to_value(&state).map_err(RuntimeError::State)?,
-            gate,
-            writes,
-        }),
-        key,
-        state,
-        refusal,
-    })
 }
 
 /// How the append and its hooks ended inside a command's transaction.

@@ -6,12 +6,12 @@
 //! still takes a transaction of its own, at once.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use shareledger_domain::share::{Share, ShareCommand, ShareContext};
 use tokio::sync::oneshot;
 
 use crate::http::error::ApiError;
+use crate::runtime::writers::{WriterQueue, write_batches};
 use crate::runtime::{BatchItem, BatchOutcome, CommandMeta, Rejection, position};
 use crate::service::hooks::InlineProjections;
 use crate::state::AppState;
@@ -33,34 +33,16 @@ const WRITERS: usize = 2;
 /// The most accesses one transaction writes.
 const MOST_PER_BATCH: usize = 256;
 
-/// The accesses waiting, and how many writer tasks are running.
-#[derive(Default)]
-struct Queue {
-    pending: VecDeque<Pending>,
-    writers: usize,
-}
-
-impl Queue {
-    /// Whether a new writer task is wanted (accesses wait and fewer than `WRITERS` run); if so,
-    /// it is counted as running from now.
-    fn claim_writer(&mut self) -> bool {
-        let wanted = !self.pending.is_empty() && self.writers < WRITERS;
-        if wanted {
-            self.writers += 1;
-        }
-        wanted
-    }
-}
-
 /// The queue of accesses, shared by every share.
-#[derive(Default)]
 pub struct Combiner {
-    queue: Mutex<Queue>,
+    queue: WriterQueue<Pending>,
 }
 
-impl Combiner {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Default for Combiner {
+    fn default() -> Self {
+        Self {
+            queue: WriterQueue::new(WRITERS),
+        }
     }
 }
 
@@ -82,12 +64,7 @@ pub async fn record(
         meta,
         reply,
     };
-    let start = {
-        let mut queue = state.combiner().queue();
-        queue.pending.push_back(pending);
-        queue.claim_writer()
-    };
-    if start {
+    if state.combiner().queue.push(pending) {
         tokio::spawn(write(state.clone()));
     }
     let events = answer.await.unwrap_or_else(|_| {
@@ -102,48 +79,49 @@ pub async fn record(
     Ok(events)
 }
 
-/// Writes the queue, batch after batch, until it is empty.
-async fn write(state: AppState) {
-    let mut guard = Leave {
-        state: &state,
-        done: false,
-    };
-    loop {
-        let batch: Vec<Pending> = {
-            let mut queue = state.combiner().queue();
-            let n = queue.pending.len().min(MOST_PER_BATCH);
-            if n == 0 {
-                queue.writers -= 1;
-                guard.done = true;
-                return;
-            }
-            queue.pending.drain(..n).collect()
-        };
-        match write_batch(&state, &batch).await {
-            Ok(outcomes) => answer(batch, outcomes),
-            Err(e)
-                if e.status != axum::http::StatusCode::SERVICE_UNAVAILABLE
-                    && batch.iter().any(|p| p.stream != batch[0].stream) =>
-            {
-                // Something about one share (a state that cannot be read, say) must not fail
-                // the others': each share's accesses are written on their own. (Not when the
-                // database is away: that would only fail each of them again, one by one.)
-                let mut by_stream: Vec<Vec<Pending>> = Vec::new();
-                for pending in batch {
-                    match by_stream.iter_mut().find(|group| group[0].stream == pending.stream) {
-                        Some(group) => group.push(pending),
-                        None => by_stream.push(vec![pending]),
-                    }
-                }
-                for group in by_stream {
-                    match write_batch(&state, &group).await {
-                        Ok(outcomes) => answer(group, outcomes),
-                        Err(e) => fail(group, e),
-                    }
+/// Writes the queue, batch after batch, until it is empty. (Boxed: it may start another
+/// writer, the same future.)
+fn write(state: AppState) -> futures_util::future::BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let again = state.clone();
+        write_batches(
+            &state.combiner().queue,
+            |pending: &mut VecDeque<Pending>| pending.drain(..pending.len().min(MOST_PER_BATCH)).collect(),
+            |batch| write_all(&state, batch),
+            move || {
+                tokio::spawn(write(again));
+            },
+        )
+        .await;
+    })
+}
+
+/// Writes one batch and answers its accesses.
+async fn write_all(state: &AppState, batch: Vec<Pending>) {
+    match write_batch(state, &batch).await {
+        Ok(outcomes) => answer(batch, outcomes),
+        Err(e)
+            if e.status != axum::http::StatusCode::SERVICE_UNAVAILABLE
+                && batch.iter().any(|p| p.stream != batch[0].stream) =>
+        {
+            // Something about one share (a state that cannot be read, say) must not fail
+            // the others': each share's accesses are written on their own. (Not when the
+            // database is away: that would only fail each of them again, one by one.)
+            let mut by_stream: Vec<Vec<Pending>> = Vec::new();
+            for pending in batch {
+                match by_stream.iter_mut().find(|group| group[0].stream == pending.stream) {
+                    Some(group) => group.push(pending),
+                    None => by_stream.push(vec![pending]),
                 }
             }
-            Err(e) => fail(batch, e),
+            for group in by_stream {
+                match write_batch(state, &group).await {
+                    Ok(outcomes) => answer(group, outcomes),
+                    Err(e) => fail(group, e),
+                }
+            }
         }
+        Err(e) => fail(batch, e),
     }
 }
 
@@ -176,28 +154,5 @@ fn answer(batch: Vec<Pending>, outcomes: Vec<BatchOutcome<Share>>) {
 fn fail(batch: Vec<Pending>, error: ApiError) {
     for pending in batch {
         let _ = pending.reply.send(Err(error.clone()));
-    }
-}
-
-/// Should a writer task panic (its batch's requests then get an error), it no longer counts as
-/// running, and the accesses queued behind it get a writer.
-struct Leave<'a> {
-    state: &'a AppState,
-    done: bool,
-}
-
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let restart = {
-            let mut queue = self.state.combiner().queue();
-            queue.writers -= 1;
-            queue.claim_writer()
-        };
-        if restart {
-            tokio::spawn(write(self.state.clone()));
-        }
     }
 }
