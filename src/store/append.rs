@@ -43,16 +43,19 @@ impl AppendOutcome {
     }
 }
 
-const APPEND_ONE: &str = r#"
-INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
-                    metadata, occurred_at, recorded_at, prev_hash, hash)
+const APPEND_ONE: &str = concat!(
+    "INSERT INTO events (",
+    appended_columns!(),
+    r#")
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
 WHERE $2 = 1 OR EXISTS (
     SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10)
 RETURNING global_position, tx_id::text
-"#;
+"#
+);
 
-const APPEND_MANY: &str = r#"
+const APPEND_MANY: &str = concat!(
+    r#"
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[],
                          $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::bytea[],
@@ -67,40 +70,35 @@ WITH input AS (
                  AND e.hash = u.prev_hash)) AS ok
     FROM input u
 )
-INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
-                    metadata, occurred_at, recorded_at, prev_hash, hash)
+INSERT INTO events ("#,
+    appended_columns!(),
+    r#")
 SELECT u.stream_id, u.stream_version, u.event_id, u.event_type, u.schema_version, u.payload,
        u.metadata, u.occurred_at, u.recorded_at, u.prev_hash, u.hash
 FROM input u, ready
 WHERE ready.ok
 ORDER BY u.ord
 RETURNING global_position, tx_id::text
-"#;
+"#
+);
 
 /// The CTEs `appended` (one event, `$1`..`$11` in `event_arguments`' order, written if its
-/// predecessor has the hash `$10`, and if `$and` holds too) and `snapshot` (the stream's state
-/// after it, `$12` and `$13`): the snapshot row is written only when the event is (it selects
-/// from the insert's result), and only ever moves forward.
+/// predecessor has the hash `$10`) and `snapshot` (the stream's state after it, `$12` and
+/// `$13`): the snapshot row is written only when the event is (it selects from the insert's
+/// result), and only ever moves forward.
 macro_rules! appended_with_snapshot {
-    ($and:literal) => {
+    () => {
         concat!(
-            r#"appended AS (
-    INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
-                        metadata, occurred_at, recorded_at, prev_hash, hash)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-    WHERE ($2 = 1 OR EXISTS (
-        SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10))"#,
-            $and,
-            r#"
-    RETURNING global_position, tx_id
-), snapshot AS (
-    INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state)
-    SELECT $1, $2, $11, $12, $13 FROM appended
-    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version,
-        head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema,
-        state = EXCLUDED.state, updated_at = now()
-    WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema
-)"#
+            "appended AS (INSERT INTO events (",
+            appended_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             WHERE ($2 = 1 OR EXISTS ( \
+                 SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $2 - 1 AND hash = $10)) \
+             RETURNING global_position, tx_id), snapshot AS (",
+            snapshot_insert!(),
+            "SELECT $1, $2, $11, $12, $13 FROM appended",
+            snapshot_upsert!(),
+            ")"
         )
     };
 }
@@ -113,7 +111,7 @@ macro_rules! select_appended {
 }
 
 /// One event and the stream's snapshot after it, in one statement.
-const APPEND_ONE_WITH_SNAPSHOT: &str = concat!("WITH ", appended_with_snapshot!(""), select_appended!());
+const APPEND_ONE_WITH_SNAPSHOT: &str = concat!("WITH ", appended_with_snapshot!(), select_appended!());
 
 /// The state to store as a stream's snapshot beside an append.
 #[derive(Debug, Clone, Copy)]
@@ -277,8 +275,8 @@ pub async fn append_firsts_fused(
         }
         let e = &first.event;
         q.push(format_args!(
-            "{appended} AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
-             payload, metadata, occurred_at, recorded_at, prev_hash, hash) SELECT "
+            "{appended} AS (INSERT INTO events ({}) SELECT ",
+            appended_columns!()
         ));
         let mut values = q.separated(", ");
         values.push_bind(&e.stream_id);
@@ -296,8 +294,8 @@ pub async fn append_firsts_fused(
             q.push(format_args!(" WHERE EXISTS (SELECT 1 FROM gate_{k})"));
         }
         q.push(format_args!(
-            " RETURNING global_position, tx_id), snapshot_{k} AS (INSERT INTO stream_snapshots AS s \
-             (stream_id, version, head_hash, state_schema, state) SELECT "
+            " RETURNING global_position, tx_id), snapshot_{k} AS ({}SELECT ",
+            snapshot_insert!()
         ));
         let mut values = q.separated(", ");
         values.push_bind(&e.stream_id);
@@ -305,11 +303,7 @@ pub async fn append_firsts_fused(
         values.push_bind(&e.hash[..]);
         values.push_bind(state_schema);
         values.push_bind(&state);
-        q.push(format_args!(
-            " FROM {appended} ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
-             head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema, state = EXCLUDED.state, \
-             updated_at = now() WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema)"
-        ));
+        q.push(format_args!(" FROM {appended}{})", snapshot_upsert!()));
         for (i, FusedWrite(push)) in writes.into_iter().enumerate() {
             q.push(format_args!(", write_{k}_{i} AS ("));
             push(&mut q, &appended);
@@ -338,26 +332,29 @@ pub async fn append_firsts_fused(
         .fetch_all(&mut *conn)
         .await
         .map_err(|err| classify_insert_error(err, &appends))?;
-    let mut outcomes: Vec<Option<AppendOutcome>> = firsts.iter().map(|_| None).collect();
-    let mut firsts: Vec<Option<FirstAppend>> = firsts.into_iter().map(Some).collect();
+    let mut stored: Vec<Option<(i64, u64)>> = vec![None; firsts.len()];
     for row in rows {
         let k: i32 = row.try_get(0)?;
-        let first = usize::try_from(k)
+        let slot = usize::try_from(k)
             .ok()
-            .and_then(|k| firsts.get_mut(k))
-            .and_then(Option::take)
+            .and_then(|k| stored.get_mut(k))
             .ok_or_else(|| StoreError::Corrupt(format!("an append answered for item {k}")))?;
-        let FirstAppend { mut event, head } = first;
-        event.global_position = row.try_get(1)?;
-        let tx: String = row.try_get(2)?;
-        event.tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
-        outcomes[k as usize] = Some(AppendOutcome {
-            events: vec![event],
-            heads: vec![head],
-            already_stored: false,
-        });
+        *slot = Some(position_and_tx(&row, 1)?);
     }
-    Ok(outcomes)
+    Ok(firsts
+        .into_iter()
+        .zip(stored)
+        .map(|(FirstAppend { mut event, head }, stored)| {
+            stored.map(|(position, tx_id)| {
+                (event.global_position, event.tx_id) = (position, tx_id);
+                AppendOutcome {
+                    events: vec![event],
+                    heads: vec![head],
+                    already_stored: false,
+                }
+            })
+        })
+        .collect())
 }
 
 fn fill_positions(events: &mut [StoredEvent], rows: Vec<PgRow>, appends: &[StreamAppend]) -> Result<(), StoreError> {
@@ -365,11 +362,17 @@ fn fill_positions(events: &mut [StoredEvent], rows: Vec<PgRow>, appends: &[Strea
         return Err(conflict(appends));
     }
     for (event, row) in events.iter_mut().zip(rows) {
-        event.global_position = row.try_get(0)?;
-        let tx: String = row.try_get(1)?;
-        event.tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
+        (event.global_position, event.tx_id) = position_and_tx(&row, 0)?;
     }
     Ok(())
+}
+
+/// An appended event's position and transaction id (sent as text: `xid8` has no binary
+/// decoding here), in columns `at` and `at + 1` of `row`.
+fn position_and_tx(row: &PgRow, at: usize) -> Result<(i64, u64), StoreError> {
+    let tx: String = row.try_get(at + 1)?;
+    let tx_id = tx.parse().map_err(|_| StoreError::Corrupt(format!("tx_id {tx:?}")))?;
+    Ok((row.try_get(at)?, tx_id))
 }
 
 /// Chains, hashes and inserts the batch on `conn` (autocommit, or inside the caller's

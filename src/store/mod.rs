@@ -1,6 +1,31 @@
 //! The event store on PostgreSQL: append-only log, per-stream hash chains, optimistic
 //! concurrency, atomic multi-stream appends, gap-free catch-up reads and snapshots.
 
+/// The columns an append writes, in the order every append statement binds them.
+macro_rules! appended_columns {
+    () => {
+        "stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, occurred_at, \
+         recorded_at, prev_hash, hash"
+    };
+}
+
+/// `INSERT INTO stream_snapshots`, before the rows (a `SELECT`): the columns every snapshot write
+/// binds, in this order.
+macro_rules! snapshot_insert {
+    () => {
+        "INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state) "
+    };
+}
+
+/// After the rows of `snapshot_insert`: a snapshot only ever moves forward (or to a new schema).
+macro_rules! snapshot_upsert {
+    () => {
+        " ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, head_hash = EXCLUDED.head_hash, \
+         state_schema = EXCLUDED.state_schema, state = EXCLUDED.state, updated_at = now() \
+         WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema"
+    };
+}
+
 mod append;
 pub mod chain;
 mod error;

@@ -82,14 +82,11 @@ pub(super) struct SnapshotRow<'a> {
 /// never replaces a newer one). Each stream appears at most once. Written beside the events
 /// (`append_with_snapshots`), never on its own.
 pub(super) async fn save_snapshots<'c>(db: impl PgExecutor<'c>, rows: &[SnapshotRow<'_>]) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO stream_snapshots AS s (stream_id, version, head_hash, state_schema, state) \
-         SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::jsonb[]) \
-         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
-             head_hash = EXCLUDED.head_hash, state_schema = EXCLUDED.state_schema, \
-             state = EXCLUDED.state, updated_at = now() \
-         WHERE s.version < EXCLUDED.version OR s.state_schema <> EXCLUDED.state_schema",
-    )
+    sqlx::query(concat!(
+        snapshot_insert!(),
+        "SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::int4[], $5::jsonb[])",
+        snapshot_upsert!()
+    ))
     .bind(rows.iter().map(|r| r.stream_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.head.version).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.head.hash.to_vec()).collect::<Vec<_>>())
