@@ -368,3 +368,106 @@ async fn update_to_disabled_cancels_and_search_sees_every_field_of_the_language(
         (Some("enabled"), Some(true))
     );
 }
+
+#[tokio::test]
+async fn a_search_that_requires_a_name_goes_through_the_name_index_and_pages_exactly() {
+    let app = TestApp::new().await;
+    let alice = app.user("alice");
+    let file = app.upload(&alice, "a.txt", b"a", None).await;
+    let mut made: Vec<(String, String, bool)> = Vec::new();
+    for i in 0..40 {
+        app.clock.advance(chrono::Duration::seconds(1));
+        let name = match i % 4 {
+            0 => format!("Q{i} Report.pdf"),
+            1 => format!("photo-{i}.jpg"),
+            2 => format!("report_{i}.doc"),
+            _ => format!("Ünïcode report {i}"),
+        };
+        let reply = pds(
+            &app,
+            "create",
+            Some(&alice),
+            json!({"file_id_list": [file], "share_name": name}),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+        let id = reply.json()["share_id"].as_str().unwrap().to_owned();
+        let disabled = i % 5 == 0;
+        if disabled {
+            let reply = pds(
+                &app,
+                "update",
+                Some(&alice),
+                json!({"share_id": id, "status": "disabled"}),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK);
+        }
+        made.push((id, name, disabled));
+    }
+    let page_through = |query: &'static str, order_by: &'static str, direction: &'static str| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            let (mut got, mut marker) = (Vec::new(), String::new());
+            loop {
+                let body = pds(
+                    app,
+                    "search",
+                    Some(&alice),
+                    json!({"query": query, "limit": 3, "order_by": order_by, "order_direction": direction,
+                           "marker": marker, "return_total_count": true}),
+                )
+                .await
+                .json();
+                let items = body["items"].as_array().unwrap_or_else(|| panic!("{body}"));
+                got.extend(items.iter().map(|i| i["share_id"].as_str().unwrap().to_owned()));
+                marker = body["next_marker"].as_str().unwrap().to_owned();
+                if marker.is_empty() {
+                    return (got, body["total_count"].as_i64().unwrap());
+                }
+            }
+        }
+    };
+    let report = |name: &str| name.to_lowercase().contains("report");
+    // Newest first: the reverse of creation.
+    let want: Vec<String> = made
+        .iter()
+        .rev()
+        .filter(|(_, name, disabled)| report(name) && !disabled)
+        .map(|(id, ..)| id.clone())
+        .collect();
+    let (got, total) = page_through(
+        "share_name_for_fuzzy match 'REPORT' and status = 'enabled'",
+        "created_at",
+        "DESC",
+    )
+    .await;
+    assert_eq!((got.len() as i64, &got), (total, &want));
+    assert!(want.len() > 20, "several pages, the non-ASCII names among them");
+    assert!(app.state.names().horizon("alice").is_some(), "the index was used");
+    // By name, with the match inside an `and` of an `and`: the same shares, in name order.
+    let mut by_name: Vec<&(String, String, bool)> = made.iter().filter(|(_, name, _)| report(name)).collect();
+    by_name.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let (got, total) = page_through(
+        "(share_name_for_fuzzy match 'port' and share_name_for_fuzzy match 'repo') and status in ['enabled', 'disabled']",
+        "share_name",
+        "ASC",
+    )
+    .await;
+    assert_eq!(got, by_name.iter().map(|m| m.0.clone()).collect::<Vec<_>>());
+    assert_eq!(total, by_name.len() as i64);
+    // Under an `or` the name is not required: the database alone, the same answer as always.
+    let (got, _) = page_through(
+        "share_name_for_fuzzy match 'photo' or status = 'disabled'",
+        "created_at",
+        "ASC",
+    )
+    .await;
+    let want: Vec<String> = made
+        .iter()
+        .filter(|(_, name, disabled)| name.contains("photo") || *disabled)
+        .map(|(id, ..)| id.clone())
+        .collect();
+    assert_eq!(got, want);
+}

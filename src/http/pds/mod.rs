@@ -501,7 +501,8 @@ async fn run_search(
 ) -> Result<ShareLinkPage, ApiError> {
     let search = Search {
         owner_id: actor.user_id.clone(),
-        q: None,
+        // The filter still checks the name; as `q` too, the in-process name index answers it.
+        q: filter.as_ref().and_then(query::required_name).map(str::to_owned),
         created_after: None,
         created_before: None,
         status: StatusFilter::All,
@@ -512,7 +513,9 @@ async fn run_search(
         now: state.clock().now(),
         filter,
     };
-    let page = my_share_links::search(state.pool(), &search)
+    let page = state
+        .names()
+        .search(state.pool(), &search)
         .await?
         .map_err(|_| invalid("marker", "The marker belongs to a search with another order."))?;
     let total_count = if total {

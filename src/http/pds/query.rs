@@ -394,6 +394,17 @@ pub fn parse(text: &str) -> Result<Option<Filter>, QueryError> {
     Ok(Some(filter))
 }
 
+/// A text every match's name contains, when the filter requires one: a `match` on its own or
+/// among the parts of an `and` (the longest, the most selective, when there are several).
+/// Under an `or` or a `not` a name is not required.
+pub fn required_name(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::NameContains(text) => Some(text),
+        Filter::All(parts) => parts.iter().filter_map(required_name).max_by_key(|text| text.len()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,5 +569,26 @@ mod tests {
         assert!(error(&long).message.contains("longer than"));
         let long_name = format!("share_name_for_fuzzy match '{}'", "x".repeat(129));
         assert!(error(&long_name).message.contains("at most 128"));
+    }
+
+    #[test]
+    fn a_name_is_required_by_a_match_alone_or_in_an_and_never_under_or_or_not() {
+        let name = |query: &str| {
+            parse(query)
+                .unwrap()
+                .as_ref()
+                .and_then(required_name)
+                .map(str::to_owned)
+        };
+        assert_eq!(name("share_name_for_fuzzy match 'q1'").as_deref(), Some("q1"));
+        assert_eq!(
+            name("status = 'enabled' and (share_name_for_fuzzy match 'ab' and share_name_for_fuzzy match 'report')")
+                .as_deref(),
+            Some("report")
+        );
+        assert_eq!(name("status = 'enabled' or share_name_for_fuzzy match 'q1'"), None);
+        let not = Filter::Not(Box::new(Filter::NameContains("q1".into())));
+        assert_eq!(required_name(&not), None);
+        assert_eq!(name("status = 'enabled'"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! An in-process index of owners' share names for the search's substring (`q`).
+//! An in-process index of owners' share names for the search's substring (`q`; the
+//! compatibility API's search sets it to the name its query requires).
 //!
 //! PostgreSQL's trigram index answers `name ILIKE '%q%'`, but the query is planned for its
 //! pattern on every call and walks posting lists shared by every name of the owner: most of a
