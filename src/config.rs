@@ -54,6 +54,9 @@ pub struct Config {
     pub argon2_concurrency: usize,
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR blocks).
     pub trusted_proxies: Vec<IpNet>,
+    /// The most bytes of owners' share names kept in memory for the search (zero: none; the
+    /// database alone searches).
+    pub name_index_bytes: usize,
 }
 
 /// An address block (`10.0.0.0/8`, `::1/128`) or a single address.
@@ -142,6 +145,7 @@ struct FileConfig {
     audit_client_ip: Option<String>,
     argon2_concurrency: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
+    name_index_bytes: Option<usize>,
 }
 
 /// The configuration cannot be used.
@@ -299,6 +303,12 @@ impl Config {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
                 parse_num,
             )?,
+            name_index_bytes: env_or(
+                "SHARELEDGER_NAME_INDEX_BYTES",
+                file.name_index_bytes,
+                crate::service::shares::name_index::DEFAULT_BUDGET,
+                parse_num,
+            )?,
             shutdown_grace: env_or(
                 "SHARELEDGER_SHUTDOWN_GRACE",
                 file.shutdown_grace
@@ -413,7 +423,7 @@ mod tests {
         let file = dir.join("shareledger.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://share.example.com/\"\n",
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://share.example.com/\"\nname_index_bytes = 1048576\n",
         )
         .unwrap();
         let from_file = Config::load(Overrides {
@@ -423,6 +433,7 @@ mod tests {
         .unwrap();
         assert_eq!(from_file.listen.port(), 9000);
         assert_eq!(from_file.public_url, "https://share.example.com");
+        assert_eq!(from_file.name_index_bytes, 1 << 20);
         let flagged = Config::load(Overrides {
             config_file: Some(file),
             listen: Some("127.0.0.1:9100".parse().unwrap()),
@@ -430,6 +441,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(flagged.listen.port(), 9100);
+        let defaults = Config::for_database(None, &dir);
+        assert_eq!(
+            defaults.name_index_bytes,
+            crate::service::shares::name_index::DEFAULT_BUDGET
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -72,7 +72,7 @@ impl AppState {
                 throttles: Default::default(),
                 runners: Default::default(),
                 combiner: Default::default(),
-                names: Default::default(),
+                names: crate::service::shares::name_index::NameIndex::new(config.name_index_bytes),
                 connect: pool.connect_options().as_ref().clone(),
                 config,
                 pool,

@@ -21,9 +21,10 @@
 //!   with the search.
 //!
 //! More than [`MAX_CANDIDATES`] candidates (a `q` most names contain) and the database path
-//! is used, whose plan then walks the owner's newest shares. The index holds at most
-//! [`BUDGET`] bytes; the owners searched least recently are dropped first, and an owner with
-//! more than half of it is searched in the database alone.
+//! is used, whose plan then walks the owner's newest shares. The index holds at most its
+//! budget (`name_index_bytes`, [`DEFAULT_BUDGET`] unless configured; zero turns it off); the
+//! owners searched least recently are dropped first, and an owner with more than half of it is
+//! searched in the database alone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,13 +71,21 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// The most bytes the index keeps over all owners (about 80 bytes a name of 20 characters).
-pub const BUDGET: usize = 32 << 20;
+/// The most bytes the index keeps over all owners unless configured (about 80 bytes a name of
+/// 20 characters).
+pub const DEFAULT_BUDGET: usize = 32 << 20;
 
 /// Owners' names, by owner.
-#[derive(Default)]
 pub struct NameIndex {
     owners: Mutex<Owners>,
+    /// The most bytes kept over all owners; zero: every search in the database alone.
+    budget: usize,
+}
+
+impl Default for NameIndex {
+    fn default() -> Self {
+        Self::new(DEFAULT_BUDGET)
+    }
 }
 
 #[derive(Default)]
@@ -235,12 +244,20 @@ impl Names {
 }
 
 impl NameIndex {
+    /// An empty index that keeps at most `budget` bytes (zero: none).
+    pub fn new(budget: usize) -> Self {
+        Self {
+            owners: Mutex::default(),
+            budget,
+        }
+    }
+
     /// Runs the owner's search: through the index when `s.q` is ASCII and finds at most
     /// [`MAX_CANDIDATES`] shares, otherwise in the database alone.
     pub async fn search(&self, pool: &PgPool, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
         let needle = match s.q.as_deref() {
             None | Some("") => return my_share_links::search(pool, s).await,
-            Some(q) if q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
+            Some(q) if self.budget > 0 && q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
             Some(_) => return by_database(pool, s).await,
         };
         let (known, claim) = match self.names(&s.owner_id) {
@@ -334,7 +351,7 @@ impl NameIndex {
         let names = Arc::new(names);
         let size = names.bytes();
         let mut owners = self.owners.lock().expect("name index lock");
-        if size > BUDGET / 2 {
+        if size > self.budget / 2 {
             if let Some(gone) = owners.by_owner.remove(owner) {
                 owners.bytes -= gone.names.bytes();
             }
@@ -358,7 +375,7 @@ impl NameIndex {
             },
         );
         owners.bytes = owners.bytes - replaced + size;
-        while owners.bytes > BUDGET {
+        while owners.bytes > self.budget {
             let Some(oldest) = owners
                 .by_owner
                 .iter()
@@ -494,5 +511,34 @@ mod tests {
         names.apply(&read(1, &refs));
         assert_eq!(names.candidates(b"share", 10).map(|v| v.len()), Some(10));
         assert_eq!(names.candidates(b"share", 9), None);
+    }
+
+    #[test]
+    fn the_budget_drops_the_owners_searched_least_recently_and_leaves_one_over_half_to_the_database() {
+        let owner = |first: u128| {
+            let mut names = Names::new();
+            names.apply(&read(1, &[(first, "Quarterly Report"), (first + 1, "photo_1.JPG")]));
+            names
+        };
+        let size = owner(1).bytes();
+        assert_eq!(owner(10).bytes(), size);
+        // Room for two owners.
+        let index = NameIndex::new(2 * size + size / 2);
+        index.keep("a", owner(1));
+        index.keep("b", owner(10));
+        assert!(matches!(index.names("a"), Lookup::Kept(_)), "a searched after b");
+        index.keep("c", owner(20));
+        assert_eq!(index.horizon("b"), None, "b, searched least recently, is dropped");
+        assert!(index.horizon("a").is_some() && index.horizon("c").is_some());
+        assert_eq!(index.owners.lock().unwrap().bytes, 2 * size);
+        // An owner with more than half of the budget is searched in the database alone.
+        let small = NameIndex::new(2 * size - 1);
+        small.keep("a", owner(1));
+        assert_eq!(small.horizon("a"), None);
+        assert!(matches!(small.names("a"), Lookup::Database));
+        // No budget: nothing is kept.
+        let none = NameIndex::new(0);
+        none.keep("a", owner(1));
+        assert_eq!(none.horizon("a"), None);
     }
 }
