@@ -278,18 +278,7 @@ pub async fn append_firsts_fused(
             "{appended} AS (INSERT INTO events ({}) SELECT ",
             appended_columns!()
         ));
-        let mut values = q.separated(", ");
-        values.push_bind(&e.stream_id);
-        values.push_bind(e.stream_version);
-        values.push_bind(e.event_id);
-        values.push_bind(&e.event_type);
-        values.push_bind(e.schema_version);
-        values.push_bind(e.payload.value());
-        values.push_bind(e.metadata.value());
-        values.push_bind(e.occurred_at);
-        values.push_bind(e.recorded_at);
-        values.push_bind(&e.prev_hash[..]);
-        values.push_bind(&e.hash[..]);
+        event_values(&mut q.separated(", "), e)?;
         if gated {
             q.push(format_args!(" WHERE EXISTS (SELECT 1 FROM gate_{k})"));
         }
@@ -457,18 +446,43 @@ fn chain_batch(
 /// An event's columns as `$1`..`$11`, in the order of `APPEND_ONE`.
 fn event_arguments(e: &StoredEvent) -> Result<PgArguments, sqlx::Error> {
     let mut args = PgArguments::default();
-    add(&mut args, &e.stream_id)?;
-    add(&mut args, e.stream_version)?;
-    add(&mut args, e.event_id)?;
-    add(&mut args, &e.event_type)?;
-    add(&mut args, e.schema_version)?;
-    add(&mut args, e.payload.value())?;
-    add(&mut args, e.metadata.value())?;
-    add(&mut args, e.occurred_at)?;
-    add(&mut args, e.recorded_at)?;
-    add(&mut args, &e.prev_hash[..])?;
-    add(&mut args, &e.hash[..])?;
+    event_values(&mut args, e)?;
     Ok(args)
+}
+
+/// Where an event's values go: a prepared statement's arguments (`$1`..`$11`), or a statement
+/// being built (`append_firsts_fused`).
+trait Values {
+    fn value<'t, T: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>>(&mut self, value: T) -> Result<(), sqlx::Error>;
+}
+
+impl Values for PgArguments {
+    fn value<'t, T: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>>(&mut self, value: T) -> Result<(), sqlx::Error> {
+        add(self, value)
+    }
+}
+
+impl<Sep: std::fmt::Display> Values for sqlx::query_builder::Separated<'_, Postgres, Sep> {
+    fn value<'t, T: sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>>(&mut self, value: T) -> Result<(), sqlx::Error> {
+        self.push_bind(value);
+        Ok(())
+    }
+}
+
+/// The event's values in the order of `appended_columns!`.
+fn event_values(to: &mut impl Values, e: &StoredEvent) -> Result<(), sqlx::Error> {
+    to.value(&e.stream_id)?;
+    to.value(e.stream_version)?;
+    to.value(e.event_id)?;
+    to.value(&e.event_type)?;
+    to.value(e.schema_version)?;
+    to.value(e.payload.value())?;
+    to.value(e.metadata.value())?;
+    to.value(e.occurred_at)?;
+    to.value(e.recorded_at)?;
+    to.value(&e.prev_hash[..])?;
+    to.value(&e.hash[..])?;
+    Ok(())
 }
 
 /// The event's columns, then the snapshot's schema and state (`$12`, `$13`):
