@@ -56,8 +56,8 @@ fn claim_writer<J>(state: &mut State<J>, most_writers: usize) -> bool {
     wanted
 }
 
-/// A writer: takes a batch (`take` picks it from the waiting jobs, at least one of them) and
-/// writes it, until nothing waits. Should it panic, it no longer counts as running, and when
+/// A writer: takes a batch (`take` picks it from the waiting jobs, at least one while any
+/// wait) and writes it, until `take` finds none. Should it panic, it no longer counts as running, and when
 /// jobs still wait `restart` starts another writer for them (the panicking batch's jobs are
 /// dropped, so their requests get an error).
 pub async fn write_batches<J, T, W, F>(queue: &WriterQueue<J>, take: T, mut write: W, restart: impl FnOnce())
@@ -73,11 +73,7 @@ where
     loop {
         let batch = {
             let mut state = queue.state();
-            let batch = if state.waiting.is_empty() {
-                Vec::new()
-            } else {
-                take(&mut state.waiting)
-            };
+            let batch = take(&mut state.waiting);
             if batch.is_empty() {
                 state.writers -= 1;
                 leave.restart = None;
