@@ -645,6 +645,20 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// A text every match's name contains, when the filter requires one: a `NameContains` on
+    /// its own or among the parts of an `All` (the longest, the most selective, when there are
+    /// several). Under `Any` or `Not` a name is not required.
+    pub fn required_name(&self) -> Option<&str> {
+        match self {
+            Filter::NameContains(text) => Some(text),
+            Filter::All(parts) => parts
+                .iter()
+                .filter_map(Filter::required_name)
+                .max_by_key(|text| text.len()),
+            _ => None,
+        }
+    }
+
     fn push(&self, q: &mut QueryBuilder<Postgres>) {
         match self {
             Filter::All(parts) | Filter::Any(parts) if parts.is_empty() => {

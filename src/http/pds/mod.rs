@@ -501,8 +501,7 @@ async fn run_search(
 ) -> Result<ShareLinkPage, ApiError> {
     let search = Search {
         owner_id: actor.user_id.clone(),
-        // The filter still checks the name; as `q` too, the in-process name index answers it.
-        q: filter.as_ref().and_then(query::required_name).map(str::to_owned),
+        q: None,
         created_after: None,
         created_before: None,
         status: StatusFilter::All,

@@ -394,17 +394,6 @@ pub fn parse(text: &str) -> Result<Option<Filter>, QueryError> {
     Ok(Some(filter))
 }
 
-/// A text every match's name contains, when the filter requires one: a `match` on its own or
-/// among the parts of an `and` (the longest, the most selective, when there are several).
-/// Under an `or` or a `not` a name is not required.
-pub fn required_name(filter: &Filter) -> Option<&str> {
-    match filter {
-        Filter::NameContains(text) => Some(text),
-        Filter::All(parts) => parts.iter().filter_map(required_name).max_by_key(|text| text.len()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,7 +566,7 @@ mod tests {
             parse(query)
                 .unwrap()
                 .as_ref()
-                .and_then(required_name)
+                .and_then(Filter::required_name)
                 .map(str::to_owned)
         };
         assert_eq!(name("share_name_for_fuzzy match 'q1'").as_deref(), Some("q1"));
@@ -588,7 +577,7 @@ mod tests {
         );
         assert_eq!(name("status = 'enabled' or share_name_for_fuzzy match 'q1'"), None);
         let not = Filter::Not(Box::new(Filter::NameContains("q1".into())));
-        assert_eq!(required_name(&not), None);
+        assert_eq!(not.required_name(), None);
         assert_eq!(name("status = 'enabled'"), None);
     }
 }

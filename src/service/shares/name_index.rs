@@ -1,5 +1,5 @@
-//! An in-process index of owners' share names for the search's substring (`q`; the
-//! compatibility API's search sets it to the name its query requires).
+//! An in-process index of owners' share names for the search's substring (`q`, or the name
+//! the search's filter requires: the compatibility API's `match`).
 //!
 //! PostgreSQL's trigram index answers `name ILIKE '%q%'`, but the query is planned for its
 //! pattern on every call and walks posting lists shared by every name of the owner: most of a
@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use shareledger_projections::my_share_links::{self, BadCursor, OrderBy, Page, Search};
+use shareledger_projections::my_share_links::{self, BadCursor, Filter, OrderBy, Page, Search};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -252,10 +252,12 @@ impl NameIndex {
         }
     }
 
-    /// Runs the owner's search: through the index when `s.q` is ASCII and finds at most
+    /// Runs the owner's search: through the index when the name it requires (`s.q`, or else the
+    /// one its filter requires: `Filter::required_name`) is ASCII and found in at most
     /// [`MAX_CANDIDATES`] shares, otherwise in the database alone.
     pub async fn search(&self, pool: &PgPool, s: &Search) -> Result<Result<Page, BadCursor>, sqlx::Error> {
-        let needle = match s.q.as_deref() {
+        let required = s.q.as_deref().filter(|q| !q.is_empty());
+        let needle = match required.or_else(|| s.filter.as_ref().and_then(Filter::required_name)) {
             None | Some("") => return my_share_links::search(pool, s).await,
             Some(q) if self.budget > 0 && q.is_ascii() && !q.contains('\0') => q.to_ascii_lowercase(),
             Some(_) => return by_database(pool, s).await,
