@@ -579,9 +579,10 @@ async fn a_new_streams_command_commits_with_its_hooks_in_one_statement_and_a_clo
     );
 }
 
-/// Tables for the fused hooks above; a tally row of a stream named `counter-bad` breaks a
-/// CHECK, so its statement fails.
-async fn fused_tables(db: &TestDb, allowance: i32) {
+/// A fresh database with the tables of the fused hooks above (a tally row of a stream named
+/// `counter-bad` breaks a CHECK, so its statement fails), and a runtime on it.
+async fn fused_setup(allowance: i32) -> (TestDb, Runtime) {
+    let db = TestDb::new().await;
     for sql in [
         "CREATE TABLE tally (stream_id text NOT NULL CHECK (stream_id <> 'counter-bad'), position int8 NOT NULL, \
          via text NOT NULL)",
@@ -594,6 +595,8 @@ async fn fused_tables(db: &TestDb, allowance: i32) {
         .execute(&db.pool)
         .await
         .unwrap();
+    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    (db, runtime)
 }
 
 async fn tally(db: &TestDb) -> Vec<(String, i64, String)> {
@@ -621,9 +624,7 @@ async fn all_new(
 
 #[tokio::test]
 async fn new_streams_arriving_together_commit_together_each_with_its_own_event_and_answer() {
-    let db = TestDb::new().await;
-    fused_tables(&db, 0).await;
-    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let (db, runtime) = fused_setup(0).await;
     let hooks: [&dyn TxHook<Counter>; 1] = [&Tally];
     let streams: Vec<String> = (0..64).map(|i| format!("counter-g{i}")).collect();
     let done = all_new(&runtime, &streams, &hooks).await;
@@ -659,9 +660,7 @@ async fn new_streams_arriving_together_commit_together_each_with_its_own_event_a
 
 #[tokio::test]
 async fn one_gate_row_is_never_taken_twice_in_a_statement_and_its_limit_holds() {
-    let db = TestDb::new().await;
-    fused_tables(&db, 40).await;
-    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let (db, runtime) = fused_setup(40).await;
     let hooks: [&dyn TxHook<Counter>; 2] = [&Tally, &Allowance];
     let streams: Vec<String> = (0..64).map(|i| format!("counter-a{i}")).collect();
     let done = all_new(&runtime, &streams, &hooks).await;
@@ -686,9 +685,7 @@ async fn one_gate_row_is_never_taken_twice_in_a_statement_and_its_limit_holds() 
 
 #[tokio::test]
 async fn a_failing_append_in_a_group_fails_alone_and_the_others_commit() {
-    let db = TestDb::new().await;
-    fused_tables(&db, 0).await;
-    let runtime = Runtime::new(EventStore::new(db.pool.clone()), RetryPolicy::default());
+    let (db, runtime) = fused_setup(0).await;
     let hooks: [&dyn TxHook<Counter>; 1] = [&Tally];
     let mut streams: Vec<String> = (0..20).map(|i| format!("counter-p{i}")).collect();
     streams.insert(3, "counter-bad".to_owned());

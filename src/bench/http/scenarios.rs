@@ -45,10 +45,10 @@ pub async fn create(b: &mut Bench) -> anyhow::Result<Vec<Measurement>> {
             );
             move || -> Op {
                 let (client, base) = (client.clone(), base.clone());
-                let (creator, file) = creators[worker % creators.len()].clone();
+                let Creator { token, file, .. } = creators[worker % creators.len()].clone();
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 Box::pin(async move {
-                    super::create_share(&client, &base, &creator.0, file, format!("made {n}")).await?;
+                    super::create_share(&client, &base, &token, file, format!("made {n}")).await?;
                     Ok(())
                 })
             }
@@ -76,7 +76,7 @@ pub async fn create(b: &mut Bench) -> anyhow::Result<Vec<Measurement>> {
         let (state, creators, counter) = (state.clone(), creators.clone(), counter.clone());
         move || -> Op {
             let state = state.clone();
-            let ((_, user_id), file) = creators[worker % creators.len()].clone();
+            let Creator { user_id, file, .. } = creators[worker % creators.len()].clone();
             let n = counter.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
                 let actor = shareledger_domain::actor::Actor {
@@ -111,14 +111,22 @@ pub async fn create(b: &mut Bench) -> anyhow::Result<Vec<Measurement>> {
     Ok(rows)
 }
 
-/// `n` creators named `prefix-<i>`: each one's token and user id, and a file of theirs.
-async fn creators(b: &Bench, prefix: &str, n: usize) -> anyhow::Result<Arc<Vec<((String, String), uuid::Uuid)>>> {
+/// An owner who creates shares: who they are, their bearer token and a file of theirs.
+#[derive(Clone)]
+struct Creator {
+    user_id: String,
+    token: String,
+    file: uuid::Uuid,
+}
+
+/// `n` creators named `prefix-<i>`.
+async fn creators(b: &Bench, prefix: &str, n: usize) -> anyhow::Result<Arc<Vec<Creator>>> {
     let mut creators = Vec::with_capacity(n);
     for i in 0..n {
         let user_id = format!("{prefix}-{i}");
-        let creator = b.service.token(&user_id, "bench", &["user"]);
-        let file = b.service.upload(&b.client, &creator, "made.pdf", &[1u8; 4096]).await?;
-        creators.push(((creator, user_id), file));
+        let token = b.service.token(&user_id, "bench", &["user"]);
+        let file = b.service.upload(&b.client, &token, "made.pdf", &[1u8; 4096]).await?;
+        creators.push(Creator { user_id, token, file });
     }
     Ok(Arc::new(creators))
 }
